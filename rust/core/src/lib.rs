@@ -1,0 +1,13 @@
+//! wfpsim-core: the NDIS `NET_BUFFER_LIST` engine and everything that runs per packet.
+//!
+//! Pure Rust, no Python: the pyo3 crate in `rust/python` is a thin skin over this.
+//! Spec references (`nbl.md §7.1`) point into `shared/spec/`.
+
+pub mod bytes;
+pub mod status;
+pub mod error;
+pub mod memory;
+pub mod heap;
+
+pub use error::{Error, ErrorKind, Result};
+pub use heap::{Heap, MdlId, NbId, NblId};

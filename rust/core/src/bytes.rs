@@ -2,6 +2,8 @@
 //! its MDLs). Checksums, header views and rewrites work over this trait so that no packet is
 //! copied into a contiguous buffer first.
 
+use smallvec::SmallVec;
+
 /// A packet's bytes in one or more contiguous pieces, in order.
 ///
 /// Offsets are relative to the first byte of the first piece. Pieces may have any length,
@@ -92,14 +94,52 @@ impl Segmented for Vec<u8> {
     }
 }
 
-/// A packet made of borrowed pieces: what an NB view hands to checksum and header code.
+/// A packet made of borrowed, writable pieces: what an NB view hands to checksum and header
+/// code. Two pieces are stored inline, so the common one- or two-MDL packet allocates nothing.
+#[derive(Default)]
 pub struct Pieces<'a> {
-    pieces: Vec<&'a mut [u8]>,
+    pieces: SmallVec<[&'a mut [u8]; 2]>,
 }
 
 impl<'a> Pieces<'a> {
-    pub fn new(pieces: Vec<&'a mut [u8]>) -> Self {
-        Pieces { pieces }
+    pub fn new(pieces: impl IntoIterator<Item = &'a mut [u8]>) -> Self {
+        Pieces { pieces: pieces.into_iter().collect() }
+    }
+    pub fn push(&mut self, piece: &'a mut [u8]) {
+        self.pieces.push(piece);
+    }
+}
+
+/// Read-only pieces (verification, export). `visit_mut` sees nothing: writes are impossible
+/// by construction, and only read-only operations are handed this type.
+#[derive(Default)]
+pub struct PiecesRef<'a> {
+    pieces: SmallVec<[&'a [u8]; 2]>,
+}
+
+impl<'a> PiecesRef<'a> {
+    pub fn new(pieces: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        PiecesRef { pieces: pieces.into_iter().collect() }
+    }
+    pub fn push(&mut self, piece: &'a [u8]) {
+        self.pieces.push(piece);
+    }
+}
+
+impl Segmented for PiecesRef<'_> {
+    fn total_len(&self) -> usize {
+        self.pieces.iter().map(|p| p.len()).sum()
+    }
+    fn visit(&self, f: &mut dyn FnMut(&[u8]) -> bool) {
+        for p in &self.pieces {
+            if !p.is_empty() && !f(p) {
+                return;
+            }
+        }
+    }
+    fn visit_mut(&mut self, _f: &mut dyn FnMut(&mut [u8]) -> bool) {}
+    fn first_piece(&self) -> &[u8] {
+        self.pieces.iter().find(|p| !p.is_empty()).copied().unwrap_or(&[])
     }
 }
 

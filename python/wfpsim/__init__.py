@@ -1,1 +1,74 @@
-"""wfpsim."""
+"""wfpsim: a user-mode simulator of the Windows Filtering Platform packet path.
+
+Two faces over one Rust engine:
+
+- `wfpsim` (this module) is Pythonic: ``NetBufferList.from_bytes(...)``, ``nb.retreat(n)``,
+  ``nbl.clone()``, ``with`` blocks that free, exceptions carrying an NTSTATUS.
+- `wfpsim.wdk` keeps the WDK names and calling conventions, for porting driver code line by line.
+"""
+
+from __future__ import annotations
+
+from wfpsim.errors import (
+    CaptureError,
+    ContractViolation,
+    DoubleFreeError,
+    InjectionLoopError,
+    InvalidParameterError,
+    InvalidStateError,
+    MalformedPacketError,
+    ResourcesError,
+    UseAfterFreeError,
+    WfpError,
+)
+from wfpsim._core import (  # noqa: I001  (errors must be importable before the extension raises)
+    Chain,
+    Mdl,
+    NetBuffer,
+    NetBufferList,
+    Pool,
+    fail_allocations,
+    leak_report,
+    live_counts,
+    set_site_tracking,
+)
+from wfpsim.status import NT_SUCCESS, NTSTATUS
+
+__version__ = "0.1.0"
+
+
+def chain_from_buffer(buffer, offsets, lengths=None, *, copy: bool = False) -> Chain:
+    """One NBL per packet over ``buffer[offsets[i] : offsets[i] + lengths[i]]``, zero-copy."""
+    return Chain.from_buffer(buffer, offsets, lengths, copy)
+
+
+def chain_from_packets(packets) -> Chain:
+    """One NBL per bytes-like packet (copied into one engine buffer)."""
+    return Chain.from_packets(packets)
+
+
+__all__ = [
+    "Chain",
+    "Mdl",
+    "NetBuffer",
+    "NetBufferList",
+    "Pool",
+    "NTSTATUS",
+    "NT_SUCCESS",
+    "chain_from_buffer",
+    "chain_from_packets",
+    "fail_allocations",
+    "leak_report",
+    "live_counts",
+    "set_site_tracking",
+    "WfpError",
+    "UseAfterFreeError",
+    "DoubleFreeError",
+    "InvalidParameterError",
+    "InvalidStateError",
+    "ResourcesError",
+    "MalformedPacketError",
+    "ContractViolation",
+    "CaptureError",
+    "InjectionLoopError",
+]

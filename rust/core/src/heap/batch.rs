@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Heap, MdlOrigin, NbOwner, NblId, NblKind, PacketMeta, SiteId};
+use super::{Heap, NbOwner, NblId, NblKind, PacketMeta, SiteId};
 use crate::error::{Error, Result};
 use crate::memory::Buffer;
 use crate::status::STATUS_INVALID_PARAMETER;
@@ -66,14 +66,7 @@ impl Heap {
     }
 
     fn build_one(&mut self, buffer: &Arc<Buffer>, off: usize, len: u32, site: SiteId) -> Result<NblId> {
-        let mdl = self.alloc_mdl_with(buffer.clone(), off, len as usize, MdlOrigin::NbOwned, site)?;
-        match self.alloc_nbl_and_nb(None, 0, 0, Some(mdl), 0, len as u64, site) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let _ = self.mdls.remove(mdl.0);
-                Err(e)
-            }
-        }
+        self.nbl_over(buffer.clone(), off, len as usize, 0, site)
     }
 
     /// Frees every NBL of a chain (plain NBLs with the plain free, clones with the clone free).

@@ -6,6 +6,8 @@ use super::{
     SiteId, MAX_NET_BUFFER_LIST_INFO, NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS, WFP_INFO_SLOT,
 };
 use crate::error::{Error, ErrorKind, Result};
+use std::sync::Arc;
+
 use crate::memory::Buffer;
 use crate::status::{STATUS_INVALID_PARAMETER, STATUS_INVALID_DEVICE_STATE};
 
@@ -178,23 +180,81 @@ impl Heap {
         self.release_nbl(id)
     }
 
+    /// Removes the NBL and every NB allocated with it (still linked or not).
     fn release_nbl(&mut self, id: NblId) -> Result<()> {
+        let mut owned: Vec<NbId> = self
+            .nbs_of(id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&nb| self.nb(nb).is_ok_and(|n| n.owner == NbOwner::Preallocated(id)))
+            .collect();
         let n = self.nbls.remove(id.0)?;
         if let Some(nb) = n.prealloc_nb {
-            if self.nb_alive(nb) {
-                self.release_nb_owned(nb, &[MdlOrigin::NbOwned])?;
+            if !owned.contains(&nb) && self.nb_alive(nb) {
+                owned.push(nb);
             }
+        }
+        for nb in owned {
+            self.release_nb_owned(nb, &[MdlOrigin::NbOwned])?;
         }
         Ok(())
     }
 
-    /// Frees an NB and the MDLs of its chain whose origin is in `origins`.
+    /// An NBL with one NB over `len` bytes of `buffer` at `start`, whose first `data_offset`
+    /// bytes are headroom. The MDL and NB belong to the NBL and are freed with it.
+    pub fn nbl_over(&mut self, buffer: Arc<Buffer>, start: usize, len: usize, data_offset: u32, site: SiteId) -> Result<NblId> {
+        let nbl = self.alloc_nbl(None, 0, 0, site)?;
+        match self.append_owned_nb(nbl, buffer, start, len, data_offset, site) {
+            Ok(nb) => {
+                self.nbl_mut(nbl)?.prealloc_nb = Some(nb);
+                Ok(nbl)
+            }
+            Err(e) => {
+                let _ = self.release_nbl(nbl);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends to `nbl` a new NB (owned by the NBL) over `len` bytes of `buffer` at `start`,
+    /// with `data_offset` bytes of headroom.
+    pub fn append_owned_nb(
+        &mut self,
+        nbl: NblId,
+        buffer: Arc<Buffer>,
+        start: usize,
+        len: usize,
+        data_offset: u32,
+        site: SiteId,
+    ) -> Result<NbId> {
+        let data_length = (len as u64).checked_sub(data_offset as u64).ok_or_else(|| {
+            Error::invalid(STATUS_INVALID_PARAMETER, format!("headroom {data_offset} exceeds the {len}-byte buffer"))
+        })?;
+        let last = self.nbs_of(nbl)?.last().copied();
+        let mdl = self.alloc_mdl_with(buffer, start, len, MdlOrigin::NbOwned, site)?;
+        let nb = match self.new_nb(None, Some(mdl), data_offset, data_length, NbOwner::Preallocated(nbl), site) {
+            Ok(nb) => nb,
+            Err(e) => {
+                let _ = self.mdls.remove(mdl.0);
+                return Err(e);
+            }
+        };
+        match last {
+            Some(l) => self.nb_mut(l)?.next = Some(nb),
+            None => self.nbl_mut(nbl)?.first_nb = Some(nb),
+        }
+        Ok(nb)
+    }
+
+    /// Frees an NB and the MDLs of its chain whose origin is in `origins`. MDLs that NDIS's
+    /// default allocator made in a retreat are NDIS's own memory and go with the NB
+    /// (`nbl.md §7.2` leaves this open; [emu]); handler-made ones stay the driver's to free.
     pub(crate) fn release_nb_owned(&mut self, id: NbId, origins: &[MdlOrigin]) -> Result<()> {
         let chain = self.nb(id)?.mdl_chain;
         let mdls = self.mdl_chain(chain).unwrap_or_default();
         self.nbs.remove(id.0)?;
         for m in mdls {
-            if self.mdl(m).is_ok_and(|x| origins.contains(&x.origin)) {
+            if self.mdl(m).is_ok_and(|x| x.origin == MdlOrigin::RetreatDefault || origins.contains(&x.origin)) {
                 self.mdls.remove(m.0)?;
             }
         }

@@ -19,7 +19,7 @@ from wfpsim.wdk import (
 def chain_of(*sizes: int, fill: int = 0) -> tuple[wfpsim.Mdl, list[bytearray]]:
     mems = [bytearray([fill + i] * n) for i, n in enumerate(sizes)]
     mdls = [wdk.NdisAllocateMdl(None, m, len(m)) for m in mems]
-    for a, b in zip(mdls, mdls[1:]):
+    for a, b in zip(mdls, mdls[1:], strict=False):
         a.Next = b
     return mdls[0], mems
 
@@ -237,20 +237,28 @@ def test_list_retreat_rolls_back_on_failure(no_leaks):
 
     status = wdk.NdisRetreatNetBufferListDataStart(nbl, 2, 0, alloc, free)
     assert status == NDIS_STATUS_RESOURCES
-    assert [(nb.DataOffset, nb.DataLength, len(nb.mdls())) for nb in nbl.net_buffers] == [(0, 4, 1), (0, 4, 1)]
+    assert [(nb.DataOffset, nb.DataLength, len(nb.mdls())) for nb in nbl.net_buffers] == [
+        (0, 4, 1),
+        (0, 4, 1),
+    ]
     nbl.free()
 
 
 def test_retreat_overflow_is_failure(no_leaks):
     nbl = wfpsim.NetBufferList.from_bytes(b"x")
-    assert wdk.NdisRetreatNetBufferDataStart(nbl.FirstNetBuffer, 0xFFFFFFFF, 0, None) == NDIS_STATUS_FAILURE
+    assert (
+        wdk.NdisRetreatNetBufferDataStart(nbl.FirstNetBuffer, 0xFFFFFFFF, 0, None)
+        == NDIS_STATUS_FAILURE
+    )
     nbl.free()
 
 
 def test_fault_injection_gives_resources(no_leaks):
     nbl = wfpsim.NetBufferList.from_bytes(b"x")
     wfpsim.fail_allocations(1)
-    assert wdk.NdisRetreatNetBufferDataStart(nbl.FirstNetBuffer, 4, 0, None) == NDIS_STATUS_RESOURCES
+    assert (
+        wdk.NdisRetreatNetBufferDataStart(nbl.FirstNetBuffer, 4, 0, None) == NDIS_STATUS_RESOURCES
+    )
     wfpsim.fail_allocations(1)
     status, clone = wdk.FwpsAllocateCloneNetBufferList0(nbl, None, None, 0)
     assert status == wdk.STATUS_INSUFFICIENT_RESOURCES and clone is None
@@ -317,7 +325,10 @@ def test_wfp_clone_shares_memory_and_counts_children(no_leaks):
     assert err.value.status is not None
     with pytest.raises(wfpsim.InvalidStateError, match="FwpsFreeCloneNetBufferList0"):
         wdk.FwpsFreeNetBufferList0(clone)
-    assert wdk.FwpsAllocateCloneNetBufferList0(nbl, None, None, 1) == (STATUS_INVALID_PARAMETER, None)
+    assert wdk.FwpsAllocateCloneNetBufferList0(nbl, None, None, 1) == (
+        STATUS_INVALID_PARAMETER,
+        None,
+    )
     wdk.FwpsFreeCloneNetBufferList0(clone, 0)
     assert nbl.ChildRefCount == 0
     with pytest.raises(wfpsim.DoubleFreeError):
@@ -329,7 +340,9 @@ def test_wfp_clone_shares_memory_and_counts_children(no_leaks):
 
 def test_ndis_clone_is_maintained_by_the_caller(no_leaks):
     nbl = wfpsim.NetBufferList.from_bytes(b"abcdef")
-    clone = wdk.NdisAllocateCloneNetBufferList(nbl, None, None, wdk.NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS)
+    clone = wdk.NdisAllocateCloneNetBufferList(
+        nbl, None, None, wdk.NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS
+    )
     assert clone.ParentNetBufferList is None and nbl.ChildRefCount == 0
     assert clone.FirstNetBuffer.MdlChain is nbl.FirstNetBuffer.MdlChain
     clone.ParentNetBufferList = nbl
@@ -371,7 +384,9 @@ def test_context_area_with_backfill(no_leaks):
 
 
 def test_pools(no_leaks):
-    params = wdk.NET_BUFFER_LIST_POOL_PARAMETERS(fAllocateNetBuffer=True, DataSize=64, PoolTag=0x6D697366)
+    params = wdk.NET_BUFFER_LIST_POOL_PARAMETERS(
+        fAllocateNetBuffer=True, DataSize=64, PoolTag=0x6D697366
+    )
     pool = wdk.NdisAllocateNetBufferListPool(None, params)
     nbl = wdk.NdisAllocateNetBufferList(pool, 0, 0)
     nb = nbl.FirstNetBuffer
@@ -411,7 +426,10 @@ def test_leak_report_names_the_python_line():
     nbl = wfpsim.NetBufferList.from_bytes(b"leak me")  # the line the report must name
     leaks = [x for x in wfpsim.leak_report() if x["handle"] == nbl.handle]
     assert leaks and leaks[0]["kind"] == "NET_BUFFER_LIST"
-    assert "test_nbl_faces.py" in leaks[0]["site"] and "test_leak_report_names_the_python_line" in leaks[0]["site"]
+    assert (
+        "test_nbl_faces.py" in leaks[0]["site"]
+        and "test_leak_report_names_the_python_line" in leaks[0]["site"]
+    )
     nbl.free()
     assert not [x for x in wfpsim.leak_report() if x["handle"] == nbl.handle]
 

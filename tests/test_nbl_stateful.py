@@ -135,7 +135,12 @@ class NblMachine(RuleBasedStateMachine):
         m.length -= delta
         if free_mdl:
             cur, _ = m.current()
-            while m.chain and m.chain[0].origin == "retreat" and cur > 0 and m.chain[0].length <= m.offset:
+            while (
+                m.chain
+                and m.chain[0].origin == "retreat"
+                and cur > 0
+                and m.chain[0].length <= m.offset
+            ):
                 m.offset -= m.chain[0].length
                 m.chain.pop(0)
                 cur -= 1

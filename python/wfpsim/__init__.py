@@ -9,6 +9,17 @@ Two faces over one Rust engine:
 
 from __future__ import annotations
 
+from wfpsim._core import (  # noqa: I001  (errors must be importable before the extension raises)
+    Chain,
+    Mdl,
+    NetBuffer,
+    NetBufferList,
+    Pool,
+    fail_allocations,
+    leak_report,
+    live_counts,
+    set_site_tracking,
+)
 from wfpsim.errors import (
     CaptureError,
     ContractViolation,
@@ -20,17 +31,6 @@ from wfpsim.errors import (
     ResourcesError,
     UseAfterFreeError,
     WfpError,
-)
-from wfpsim._core import (  # noqa: I001  (errors must be importable before the extension raises)
-    Chain,
-    Mdl,
-    NetBuffer,
-    NetBufferList,
-    Pool,
-    fail_allocations,
-    leak_report,
-    live_counts,
-    set_site_tracking,
 )
 from wfpsim.status import NT_SUCCESS, NTSTATUS
 

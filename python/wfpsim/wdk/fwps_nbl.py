@@ -63,7 +63,9 @@ def FwpsReferenceNetBufferList0(netBufferList: NetBufferList, intendToModify: bo
 def FwpsDereferenceNetBufferList0(netBufferList: NetBufferList, dispatchLevel: bool) -> None:
     """Must pair with FwpsReferenceNetBufferList0; an unpaired call raises ContractViolation."""
     if not isinstance(dispatchLevel, (bool, int)):
-        raise InvalidParameterError("dispatchLevel must be a BOOLEAN", NTSTATUS.STATUS_INVALID_PARAMETER)
+        raise InvalidParameterError(
+            "dispatchLevel must be a BOOLEAN", NTSTATUS.STATUS_INVALID_PARAMETER
+        )
     netBufferList.dereference()
 
 

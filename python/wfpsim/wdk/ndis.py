@@ -140,7 +140,9 @@ def NdisFreeNetBufferListPool(PoolHandle: Pool) -> None:
     PoolHandle.free()
 
 
-def NdisAllocateNetBufferPool(NdisHandle: Any, Parameters: NET_BUFFER_POOL_PARAMETERS) -> Pool | None:
+def NdisAllocateNetBufferPool(
+    NdisHandle: Any, Parameters: NET_BUFFER_POOL_PARAMETERS
+) -> Pool | None:
     _check_header(Parameters.Header, "NET_BUFFER_POOL_PARAMETERS")
     return or_null(lambda: Pool.net_buffer(Parameters.DataSize, Parameters.PoolTag))
 
@@ -327,12 +329,16 @@ _SEND_INFO_SLOTS = (0, 1, 2, 4, 5, 6, 7, 11, 12, 14, 20)
 _RECEIVE_INFO_SLOTS = (0, 1, 2, 4, 6, 7, 8, 9, 11, 12, 14, 20)
 
 
-def NdisCopySendNetBufferListInfo(DestNetBufferList: NetBufferList, SrcNetBufferList: NetBufferList) -> None:
+def NdisCopySendNetBufferListInfo(
+    DestNetBufferList: NetBufferList, SrcNetBufferList: NetBufferList
+) -> None:
     for slot in _SEND_INFO_SLOTS:
         DestNetBufferList.set_info(slot, SrcNetBufferList.get_info(slot))
 
 
-def NdisCopyReceiveNetBufferListInfo(DestNetBufferList: NetBufferList, SrcNetBufferList: NetBufferList) -> None:
+def NdisCopyReceiveNetBufferListInfo(
+    DestNetBufferList: NetBufferList, SrcNetBufferList: NetBufferList
+) -> None:
     for slot in _RECEIVE_INFO_SLOTS:
         DestNetBufferList.set_info(slot, SrcNetBufferList.get_info(slot))
 

@@ -103,7 +103,9 @@ pub struct Pieces<'a> {
 
 impl<'a> Pieces<'a> {
     pub fn new(pieces: impl IntoIterator<Item = &'a mut [u8]>) -> Self {
-        Pieces { pieces: pieces.into_iter().collect() }
+        Pieces {
+            pieces: pieces.into_iter().collect(),
+        }
     }
     pub fn push(&mut self, piece: &'a mut [u8]) {
         self.pieces.push(piece);
@@ -119,7 +121,9 @@ pub struct PiecesRef<'a> {
 
 impl<'a> PiecesRef<'a> {
     pub fn new(pieces: impl IntoIterator<Item = &'a [u8]>) -> Self {
-        PiecesRef { pieces: pieces.into_iter().collect() }
+        PiecesRef {
+            pieces: pieces.into_iter().collect(),
+        }
     }
     pub fn push(&mut self, piece: &'a [u8]) {
         self.pieces.push(piece);
@@ -139,7 +143,11 @@ impl Segmented for PiecesRef<'_> {
     }
     fn visit_mut(&mut self, _f: &mut dyn FnMut(&mut [u8]) -> bool) {}
     fn first_piece(&self) -> &[u8] {
-        self.pieces.iter().find(|p| !p.is_empty()).copied().unwrap_or(&[])
+        self.pieces
+            .iter()
+            .find(|p| !p.is_empty())
+            .copied()
+            .unwrap_or(&[])
     }
 }
 
@@ -162,7 +170,11 @@ impl Segmented for Pieces<'_> {
         }
     }
     fn first_piece(&self) -> &[u8] {
-        self.pieces.iter().find(|p| !p.is_empty()).map(|p| &p[..]).unwrap_or(&[])
+        self.pieces
+            .iter()
+            .find(|p| !p.is_empty())
+            .map(|p| &p[..])
+            .unwrap_or(&[])
     }
 }
 
@@ -175,7 +187,7 @@ mod tests {
         let mut a = [1u8, 2, 3];
         let mut b: [u8; 0] = [];
         let mut c = [4u8, 5, 6, 7];
-        let mut p = Pieces::new(vec![&mut a, &mut b, &mut c]);
+        let mut p = Pieces::new(vec![&mut a[..], &mut b[..], &mut c[..]]);
         assert_eq!(p.total_len(), 7);
         let mut out = [0u8; 4];
         assert_eq!(p.read_at(2, &mut out), 4);

@@ -38,7 +38,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: ErrorKind, status: Option<NtStatus>, message: impl Into<String>) -> Self {
-        Error { kind, status, message: message.into() }
+        Error {
+            kind,
+            status,
+            message: message.into(),
+        }
     }
     pub fn invalid(status: NtStatus, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidParameter, Some(status), message)

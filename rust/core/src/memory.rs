@@ -36,7 +36,12 @@ impl Buffer {
         let mut boxed = bytes.into_boxed_slice();
         let len = boxed.len();
         let ptr = NonNull::new(boxed.as_mut_ptr()).unwrap_or(NonNull::dangling());
-        Arc::new(Buffer { ptr, len, readonly: false, _owner: Owner::Owned(boxed) })
+        Arc::new(Buffer {
+            ptr,
+            len,
+            readonly: false,
+            _owner: Owner::Owned(boxed),
+        })
     }
 
     /// Engine-owned zeroed memory (the default retreat allocator, pool data buffers).
@@ -49,9 +54,19 @@ impl Buffer {
     /// # Safety
     /// `ptr..ptr+len` must stay valid (and not be resized or freed) for as long as `keepalive`
     /// lives; if `readonly` is false it must be writable.
-    pub unsafe fn lent(ptr: *mut u8, len: usize, readonly: bool, keepalive: Keepalive) -> Arc<Buffer> {
+    pub unsafe fn lent(
+        ptr: *mut u8,
+        len: usize,
+        readonly: bool,
+        keepalive: Keepalive,
+    ) -> Arc<Buffer> {
         let ptr = NonNull::new(ptr).unwrap_or(NonNull::dangling());
-        Arc::new(Buffer { ptr, len, readonly, _owner: Owner::Lent(keepalive) })
+        Arc::new(Buffer {
+            ptr,
+            len,
+            readonly,
+            _owner: Owner::Lent(keepalive),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -81,7 +96,10 @@ impl Buffer {
             _ => Err(Error::new(
                 ErrorKind::InvalidParameter,
                 None,
-                format!("range {start}+{len} lies outside a {}-byte buffer", self.len),
+                format!(
+                    "range {start}+{len} lies outside a {}-byte buffer",
+                    self.len
+                ),
             )),
         }
     }
@@ -116,6 +134,11 @@ impl Buffer {
 
 impl std::fmt::Debug for Buffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Buffer({} bytes{})", self.len, if self.readonly { ", read-only" } else { "" })
+        write!(
+            f,
+            "Buffer({} bytes{})",
+            self.len,
+            if self.readonly { ", read-only" } else { "" }
+        )
     }
 }

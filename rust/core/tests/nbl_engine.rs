@@ -7,7 +7,8 @@ use wfpsim_core::memory::Buffer;
 use wfpsim_core::{ErrorKind, Heap, MdlId, NbId};
 
 fn mdl(heap: &mut Heap, bytes: &[u8]) -> MdlId {
-    heap.alloc_mdl(Buffer::owned(bytes.to_vec()), 0, bytes.len(), 0).unwrap()
+    heap.alloc_mdl(Buffer::owned(bytes.to_vec()), 0, bytes.len(), 0)
+        .unwrap()
 }
 
 fn chain(heap: &mut Heap, sizes: &[usize]) -> MdlId {
@@ -24,7 +25,12 @@ fn chain(heap: &mut Heap, sizes: &[usize]) -> MdlId {
 
 fn state(heap: &Heap, nb: NbId) -> (u32, u64, Option<MdlId>, u32) {
     let n = heap.nb(nb).unwrap();
-    (n.data_offset, n.data_length, n.current_mdl, n.current_mdl_offset)
+    (
+        n.data_offset,
+        n.data_length,
+        n.current_mdl,
+        n.current_mdl_offset,
+    )
 }
 
 /// `nbl.md §3.3`, step by step.
@@ -34,7 +40,9 @@ fn worked_example_of_section_3_3() {
     let m1 = chain(&mut h, &[14, 20, 100]);
     let m2 = h.mdl(m1).unwrap().next.unwrap();
     let m3 = h.mdl(m2).unwrap().next.unwrap();
-    let nbl = h.alloc_nbl_and_nb(None, 0, 0, Some(m1), 34, 100, 0).unwrap();
+    let nbl = h
+        .alloc_nbl_and_nb(None, 0, 0, Some(m1), 34, 100, 0)
+        .unwrap();
     let nb = h.nbl(nbl).unwrap().first_nb.unwrap();
     assert_eq!(state(&h, nb), (34, 100, Some(m3), 0));
 
@@ -43,7 +51,13 @@ fn worked_example_of_section_3_3() {
     h.retreat(nb, 14, 0).unwrap();
     assert_eq!(state(&h, nb), (0, 134, Some(m1), 0));
 
-    assert_eq!(h.retreat_check(nb, 8, 16).unwrap(), RetreatNeed::Allocate { shortfall: 8, request: 24 });
+    assert_eq!(
+        h.retreat_check(nb, 8, 16).unwrap(),
+        RetreatNeed::Allocate {
+            shortfall: 8,
+            request: 24
+        }
+    );
     h.retreat(nb, 8, 16).unwrap();
     let r = h.nb(nb).unwrap().mdl_chain.unwrap();
     assert_eq!(h.mdl(r).unwrap().byte_count, 24);
@@ -103,7 +117,10 @@ fn clones_share_memory_but_not_offsets_and_guard_the_parent() {
     assert!(h.free_clone(clone, 0, false).is_err());
     h.free_clone(clone, 0, true).unwrap();
     assert_eq!(h.nbl(nbl).unwrap().child_ref_count, 0);
-    assert_eq!(h.free_clone(clone, 0, true).unwrap_err().kind, ErrorKind::DoubleFree);
+    assert_eq!(
+        h.free_clone(clone, 0, true).unwrap_err().kind,
+        ErrorKind::DoubleFree
+    );
     h.free_nbl(nbl).unwrap();
     assert_eq!(h.free_nbl(nbl).unwrap_err().kind, ErrorKind::DoubleFree);
     assert_eq!(h.nb(onb).unwrap_err().kind, ErrorKind::UseAfterFree);
@@ -120,8 +137,15 @@ fn ndis_clone_leaves_parent_fields_to_the_caller_and_checks_free_flags() {
     assert_eq!(h.nbl(c).unwrap().parent, None);
     assert_eq!(h.nbl(nbl).unwrap().child_ref_count, 0);
     let cnb = h.nbl(c).unwrap().first_nb.unwrap();
-    assert_eq!(h.nb(cnb).unwrap().mdl_chain, Some(m), "USE_ORIGINAL_MDLS keeps the chain");
-    assert!(h.free_clone(c, 0, false).is_err(), "flags must match the allocation's");
+    assert_eq!(
+        h.nb(cnb).unwrap().mdl_chain,
+        Some(m),
+        "USE_ORIGINAL_MDLS keeps the chain"
+    );
+    assert!(
+        h.free_clone(c, 0, false).is_err(),
+        "flags must match the allocation's"
+    );
     h.free_clone(c, 0x2, false).unwrap();
     assert!(h.mdl_alive(m), "original MDLs are not freed with the clone");
     // Default geometry: new MDLs from CurrentMdl on, DataOffset = CurrentMdlOffset.
@@ -130,7 +154,11 @@ fn ndis_clone_leaves_parent_fields_to_the_caller_and_checks_free_flags() {
     assert_eq!(h.nb(cnb2).unwrap().data_offset, 2);
     assert_ne!(h.nb(cnb2).unwrap().mdl_chain, Some(m));
     h.free_clone(c2, 0, false).unwrap();
-    assert_eq!(h.live_counts().0, 2, "clone MDLs freed, original chain kept");
+    assert_eq!(
+        h.live_counts().0,
+        2,
+        "clone MDLs freed, original chain kept"
+    );
 }
 
 #[test]
@@ -139,12 +167,23 @@ fn get_data_buffer_direct_copy_and_null() {
     let m = chain(&mut h, &[10, 10]);
     let nbl = h.alloc_nbl_and_nb(None, 0, 0, Some(m), 4, 16, 0).unwrap();
     let nb = h.nbl(nbl).unwrap().first_nb.unwrap();
-    assert!(matches!(h.get_data_buffer(nb, 6, 1, 0).unwrap(), DataBuffer::Direct { mdl, offset: 4 } if mdl == m));
-    assert_eq!(h.get_data_buffer(nb, 7, 1, 0).unwrap(), DataBuffer::NeedsCopy);
+    assert!(
+        matches!(h.get_data_buffer(nb, 6, 1, 0).unwrap(), DataBuffer::Direct { mdl, offset: 4 } if mdl == m)
+    );
+    assert_eq!(
+        h.get_data_buffer(nb, 7, 1, 0).unwrap(),
+        DataBuffer::NeedsCopy
+    );
     assert_eq!(h.get_data_buffer(nb, 17, 1, 0).unwrap(), DataBuffer::Null);
     assert_eq!(h.get_data_buffer(nb, 0, 1, 0).unwrap(), DataBuffer::Null);
-    assert!(h.get_data_buffer(nb, 4, 3, 0).is_err(), "AlignMultiple must be a power of two");
-    assert!(h.get_data_buffer(nb, 4, 4, 4).is_err(), "AlignOffset below AlignMultiple");
+    assert!(
+        h.get_data_buffer(nb, 4, 3, 0).is_err(),
+        "AlignMultiple must be a power of two"
+    );
+    assert!(
+        h.get_data_buffer(nb, 4, 4, 4).is_err(),
+        "AlignOffset below AlignMultiple"
+    );
 }
 
 #[test]
@@ -153,14 +192,23 @@ fn retreat_through_a_caller_allocator_and_mismatched_free() {
     let m = mdl(&mut h, &[7; 20]);
     let nbl = h.alloc_nbl_and_nb(None, 0, 0, Some(m), 0, 20, 0).unwrap();
     let nb = h.nbl(nbl).unwrap().first_nb.unwrap();
-    let RetreatNeed::Allocate { request, .. } = h.retreat_check(nb, 14, 2).unwrap() else { panic!() };
+    let RetreatNeed::Allocate { request, .. } = h.retreat_check(nb, 14, 2).unwrap() else {
+        panic!()
+    };
     assert_eq!(request, 16);
     // Too small an MDL is a driver bug.
     let small = h.alloc_mdl(Buffer::zeroed(8), 0, 8, 0).unwrap();
-    assert!(h.retreat_apply(nb, 14, 2, Some((small, MdlOrigin::RetreatHandler))).is_err());
-    assert_eq!(state(&h, nb), (0, 20, Some(m), 0), "failure leaves the NB unchanged");
+    assert!(h
+        .retreat_apply(nb, 14, 2, Some((small, MdlOrigin::RetreatHandler)))
+        .is_err());
+    assert_eq!(
+        state(&h, nb),
+        (0, 20, Some(m), 0),
+        "failure leaves the NB unchanged"
+    );
     let big = h.alloc_mdl(Buffer::zeroed(32), 0, 32, 0).unwrap();
-    h.retreat_apply(nb, 14, 2, Some((big, MdlOrigin::RetreatHandler))).unwrap();
+    h.retreat_apply(nb, 14, 2, Some((big, MdlOrigin::RetreatHandler)))
+        .unwrap();
     assert_eq!(state(&h, nb), (18, 34, Some(big), 18));
     let err = h.advance(nb, 14, true, false).unwrap_err();
     assert!(err.message.contains("FreeMdlHandler"), "{}", err.message);
@@ -176,14 +224,22 @@ fn copy_between_net_buffers_is_bounded_as_documented() {
     let mut h = Heap::new();
     let src_m = mdl(&mut h, b"0123456789");
     let dst_m = mdl(&mut h, &[0; 8]);
-    let src = h.alloc_nbl_and_nb(None, 0, 0, Some(src_m), 2, 8, 0).unwrap();
-    let dst = h.alloc_nbl_and_nb(None, 0, 0, Some(dst_m), 0, 0, 0).unwrap();
+    let src = h
+        .alloc_nbl_and_nb(None, 0, 0, Some(src_m), 2, 8, 0)
+        .unwrap();
+    let dst = h
+        .alloc_nbl_and_nb(None, 0, 0, Some(dst_m), 0, 0, 0)
+        .unwrap();
     let s = h.nbl(src).unwrap().first_nb.unwrap();
     let d = h.nbl(dst).unwrap().first_nb.unwrap();
     // Destination bounded by its chain (8), not its DataLength (0); source by DataLength - offset.
     assert_eq!(h.copy_nb_to_nb(d, 3, 100, s, 1).unwrap(), 5);
     assert_eq!(h.mdl_bytes(dst_m).unwrap(), b"\0\0\x0034567");
-    assert_eq!(h.nb(d).unwrap().data_length, 0, "destination fields unchanged");
+    assert_eq!(
+        h.nb(d).unwrap().data_length,
+        0,
+        "destination fields unchanged"
+    );
 }
 
 #[test]
@@ -195,10 +251,16 @@ fn context_grows_toward_the_front_and_must_be_released() {
     assert_eq!(h.context_region(nbl).unwrap().unwrap().2, 32);
     h.alloc_context(nbl, 32, 16).unwrap(); // pushes a block
     assert_eq!(h.nbl(nbl).unwrap().context.len(), 2);
-    assert!(h.free_nbl(nbl).is_err(), "pushed context must be released first");
+    assert!(
+        h.free_nbl(nbl).is_err(),
+        "pushed context must be released first"
+    );
     h.free_context(nbl, 32).unwrap();
     assert_eq!(h.nbl(nbl).unwrap().context.len(), 1);
-    assert!(h.alloc_context(nbl, 8, 0).is_err(), "sizes are multiples of 16");
+    assert!(
+        h.alloc_context(nbl, 8, 0).is_err(),
+        "sizes are multiples of 16"
+    );
     h.free_nbl(nbl).unwrap();
 }
 
@@ -207,14 +269,25 @@ fn batch_build_retreat_export_and_free() {
     let mut h = Heap::new();
     let data: Vec<u8> = (0..100u8).collect();
     let buf = Buffer::owned(data.clone());
-    let nbls = h.build_chain(&buf, &[0, 10, 50], &[10, 40, 50], None, 0).unwrap();
+    let nbls = h
+        .build_chain(&buf, &[0, 10, 50], &[10, 40, 50], None, 0)
+        .unwrap();
     assert_eq!(h.chain_of(nbls[0]).unwrap(), nbls);
     let export = h.export_chain(nbls[0]).unwrap();
     assert_eq!(export.data, data);
     assert_eq!(export.lengths, vec![10, 40, 50]);
     h.advance_chain(nbls[0], 4, false).unwrap();
-    assert!(h.advance_chain(nbls[0], 7, false).is_err(), "6 bytes left in the first packet");
-    assert_eq!(h.nb(h.nbl(nbls[1]).unwrap().first_nb.unwrap()).unwrap().data_length, 36, "unchanged on failure");
+    assert!(
+        h.advance_chain(nbls[0], 7, false).is_err(),
+        "6 bytes left in the first packet"
+    );
+    assert_eq!(
+        h.nb(h.nbl(nbls[1]).unwrap().first_nb.unwrap())
+            .unwrap()
+            .data_length,
+        36,
+        "unchanged on failure"
+    );
     h.retreat_chain(nbls[0], 4, 0).unwrap();
     assert_eq!(h.export_chain(nbls[0]).unwrap().data, data);
     assert!(h.build_chain(&buf, &[95], &[10], None, 0).is_err());
@@ -241,7 +314,11 @@ fn split_makes_single_nb_clones_sharing_memory() {
         assert_eq!(nbs.len(), 1);
         assert_eq!(h.nb_bytes(nbs[0]).unwrap(), want);
     }
-    assert_eq!(h.nbs_of(nbl).unwrap(), vec![nb1, nb2], "the original is intact");
+    assert_eq!(
+        h.nbs_of(nbl).unwrap(),
+        vec![nb1, nb2],
+        "the original is intact"
+    );
     h.free_chain(parts[0]).unwrap();
     h.nb_mut(nb1).unwrap().next = None;
     h.free_nb(nb2).unwrap();

@@ -95,9 +95,21 @@ impl Engine {
     pub fn sweep(&mut self) {
         let heap = &self.heap;
         let trash = &mut self.trash;
-        trash.extend(self.mdls.extract_if(|&raw, _| !heap.mdl_alive(MdlId::from_raw(raw))).map(|(_, o)| o.into_any()));
-        trash.extend(self.nbs.extract_if(|&raw, _| !heap.nb_alive(NbId::from_raw(raw))).map(|(_, o)| o.into_any()));
-        trash.extend(self.nbls.extract_if(|&raw, _| !heap.nbl_alive(NblId::from_raw(raw))).map(|(_, o)| o.into_any()));
+        trash.extend(
+            self.mdls
+                .extract_if(|&raw, _| !heap.mdl_alive(MdlId::from_raw(raw)))
+                .map(|(_, o)| o.into_any()),
+        );
+        trash.extend(
+            self.nbs
+                .extract_if(|&raw, _| !heap.nb_alive(NbId::from_raw(raw)))
+                .map(|(_, o)| o.into_any()),
+        );
+        trash.extend(
+            self.nbls
+                .extract_if(|&raw, _| !heap.nbl_alive(NblId::from_raw(raw)))
+                .map(|(_, o)| o.into_any()),
+        );
     }
 
     /// Forgets the Python objects of specific freed handles (cheaper than a sweep).

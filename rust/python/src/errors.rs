@@ -21,7 +21,9 @@ fn class_name(kind: ErrorKind) -> &'static str {
 /// The class `wfpsim.errors.<name>`.
 pub fn error_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    let m = MODULE.get_or_try_init(py, || -> PyResult<Py<PyModule>> { Ok(py.import("wfpsim.errors")?.unbind()) })?;
+    let m = MODULE.get_or_try_init(py, || -> PyResult<Py<PyModule>> {
+        Ok(py.import("wfpsim.errors")?.unbind())
+    })?;
     Ok(m.bind(py).getattr(name)?.cast_into::<PyType>()?)
 }
 

@@ -30,7 +30,11 @@ pub fn lend(obj: &Bound<'_, PyAny>, require_writable: bool) -> PyResult<Arc<Buff
         )
     })?;
     if !buf.is_c_contiguous() {
-        return Err(raise(ErrorKind::InvalidParameter, None, "packet memory must be C-contiguous"));
+        return Err(raise(
+            ErrorKind::InvalidParameter,
+            None,
+            "packet memory must be C-contiguous",
+        ));
     }
     let readonly = buf.readonly();
     if readonly && require_writable {
@@ -50,7 +54,11 @@ pub fn lend(obj: &Bound<'_, PyAny>, require_writable: bool) -> PyResult<Arc<Buff
 /// Engine-owned copy of any bytes-like object, with `headroom` zero bytes in front.
 pub fn copy_in(obj: &Bound<'_, PyAny>, headroom: usize) -> PyResult<(Arc<Buffer>, usize)> {
     let buf: PyBuffer<u8> = PyBuffer::get(obj).map_err(|_| {
-        raise(ErrorKind::InvalidParameter, None, "expected a bytes-like object (bytes, bytearray, memoryview, numpy uint8)")
+        raise(
+            ErrorKind::InvalidParameter,
+            None,
+            "expected a bytes-like object (bytes, bytearray, memoryview, numpy uint8)",
+        )
     })?;
     let mut v = vec![0u8; headroom + buf.len_bytes()];
     buf.copy_to_slice(obj.py(), &mut v[headroom..])?;
@@ -75,13 +83,23 @@ impl PacketView {
 
     /// # Safety
     /// Called by CPython with a valid `Py_buffer` to fill.
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         let me = slf.get();
         let readonly = me.buffer.is_readonly();
         if readonly && (flags & ffi::PyBUF_WRITABLE) != 0 {
-            return Err(PyBufferError::new_err("packet memory is read-only (lent from an immutable object)"));
+            return Err(PyBufferError::new_err(
+                "packet memory is read-only (lent from an immutable object)",
+            ));
         }
-        let ptr = if me.len == 0 { me.buffer.as_ptr() } else { me.buffer.as_ptr().add(me.start) };
+        let ptr = if me.len == 0 {
+            me.buffer.as_ptr()
+        } else {
+            me.buffer.as_ptr().add(me.start)
+        };
         let rc = ffi::PyBuffer_FillInfo(
             view,
             slf.as_ptr(),
@@ -100,7 +118,12 @@ impl PacketView {
 }
 
 /// A `memoryview` over `len` bytes of `buffer` at `start` (writable unless the memory is read-only).
-pub fn memoryview<'py>(py: Python<'py>, buffer: Arc<Buffer>, start: usize, len: usize) -> PyResult<Bound<'py, PyMemoryView>> {
+pub fn memoryview<'py>(
+    py: Python<'py>,
+    buffer: Arc<Buffer>,
+    start: usize,
+    len: usize,
+) -> PyResult<Bound<'py, PyMemoryView>> {
     let view = Bound::new(py, PacketView { buffer, start, len })?;
     PyMemoryView::from(&view.into_any())
 }

@@ -30,13 +30,23 @@ impl Heap {
         site: SiteId,
     ) -> Result<Vec<NblId>> {
         if offsets.len() != lengths.len() || metas.is_some_and(|m| m.len() != offsets.len()) {
-            return Err(Error::invalid(STATUS_INVALID_PARAMETER, "offsets, lengths (and metadata) must have the same length"));
+            return Err(Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                "offsets, lengths (and metadata) must have the same length",
+            ));
         }
         for (i, (&off, &len)) in offsets.iter().zip(lengths).enumerate() {
-            if off.checked_add(len as u64).is_none_or(|end| end > buffer.len() as u64) {
+            if off
+                .checked_add(len as u64)
+                .is_none_or(|end| end > buffer.len() as u64)
+            {
                 return Err(Error::invalid(
                     STATUS_INVALID_PARAMETER,
-                    format!("packet {i}: bytes {off}..{} lie outside the {}-byte buffer", off as u128 + len as u128, buffer.len()),
+                    format!(
+                        "packet {i}: bytes {off}..{} lie outside the {}-byte buffer",
+                        off as u128 + len as u128,
+                        buffer.len()
+                    ),
                 ));
             }
         }
@@ -65,7 +75,13 @@ impl Heap {
         Ok(out)
     }
 
-    fn build_one(&mut self, buffer: &Arc<Buffer>, off: usize, len: u32, site: SiteId) -> Result<NblId> {
+    fn build_one(
+        &mut self,
+        buffer: &Arc<Buffer>,
+        off: usize,
+        len: u32,
+        site: SiteId,
+    ) -> Result<NblId> {
         self.nbl_over(buffer.clone(), off, len as usize, 0, site)
     }
 
@@ -80,7 +96,10 @@ impl Heap {
                 NblKind::WfpClone => self.free_clone(n, 0, true),
                 NblKind::NdisClone { flags } => self.free_clone(n, flags, false),
             };
-            r.map_err(|e| Error { message: format!("NBL {i} of the chain: {}", e.message), ..e })?;
+            r.map_err(|e| Error {
+                message: format!("NBL {i} of the chain: {}", e.message),
+                ..e
+            })?;
         }
         Ok(chain.len())
     }
@@ -107,7 +126,10 @@ impl Heap {
             self.validate_nb(nb)?;
             let len = self.nb(nb)?.data_length;
             if delta as u64 > len {
-                return Err(Error::invalid(STATUS_INVALID_PARAMETER, format!("advance by {delta} past the data: DataLength is {len}")));
+                return Err(Error::invalid(
+                    STATUS_INVALID_PARAMETER,
+                    format!("advance by {delta} past the data: DataLength is {len}"),
+                ));
             }
         }
         for nb in nbs {
@@ -125,7 +147,10 @@ impl Heap {
                 for &done in &chain[..i] {
                     let _ = self.advance_nbl(done, delta, true);
                 }
-                return Err(Error { message: format!("NBL {i} of the chain: {}", e.message), ..e });
+                return Err(Error {
+                    message: format!("NBL {i} of the chain: {}", e.message),
+                    ..e
+                });
             }
         }
         Ok(chain.len())
@@ -158,7 +183,9 @@ impl Heap {
         for (i, &n) in chain.iter().enumerate() {
             for nb in self.nbs_of(n)? {
                 let len = self.nb(nb)?.data_length;
-                let len32 = u32::try_from(len).map_err(|_| Error::invalid(STATUS_INVALID_PARAMETER, "NB too long to export"))?;
+                let len32 = u32::try_from(len).map_err(|_| {
+                    Error::invalid(STATUS_INVALID_PARAMETER, "NB too long to export")
+                })?;
                 let start = out.data.len();
                 out.data.resize(start + len as usize, 0);
                 self.copy_out(nb, 0, &mut out.data[start..])?;
@@ -188,7 +215,10 @@ impl Heap {
                     for c in out {
                         let _ = self.free_clone(c, 0, true);
                     }
-                    return Err(Error { message: format!("NB {i}: {}", e.message), ..e });
+                    return Err(Error {
+                        message: format!("NB {i}: {}", e.message),
+                        ..e
+                    });
                 }
             }
         }

@@ -9,7 +9,13 @@ use crate::status::STATUS_INVALID_PARAMETER;
 
 impl Heap {
     /// NdisAllocateMdl over `len` bytes of `buffer` starting at `start`.
-    pub fn alloc_mdl(&mut self, buffer: Arc<Buffer>, start: usize, len: usize, site: SiteId) -> Result<MdlId> {
+    pub fn alloc_mdl(
+        &mut self,
+        buffer: Arc<Buffer>,
+        start: usize,
+        len: usize,
+        site: SiteId,
+    ) -> Result<MdlId> {
         self.alloc_mdl_with(buffer, start, len, MdlOrigin::Caller, site)
     }
 
@@ -21,18 +27,33 @@ impl Heap {
         origin: MdlOrigin,
         site: SiteId,
     ) -> Result<MdlId> {
-        let byte_count = u32::try_from(len)
-            .map_err(|_| Error::invalid(STATUS_INVALID_PARAMETER, format!("MDL length {len} exceeds ULONG")))?;
+        let byte_count = u32::try_from(len).map_err(|_| {
+            Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                format!("MDL length {len} exceeds ULONG"),
+            )
+        })?;
         if start.checked_add(len).is_none_or(|end| end > buffer.len()) {
             return Err(Error::invalid(
                 STATUS_INVALID_PARAMETER,
-                format!("MDL of {len} bytes at offset {start} does not fit a {}-byte buffer", buffer.len()),
+                format!(
+                    "MDL of {len} bytes at offset {start} does not fit a {}-byte buffer",
+                    buffer.len()
+                ),
             ));
         }
         if self.take_fault() {
             return Err(super::resources("NdisAllocateMdl"));
         }
-        let mdl = Mdl { buffer, start, byte_count, next: None, flags: MDL_SOURCE_IS_NONPAGED_POOL, origin, site };
+        let mdl = Mdl {
+            buffer,
+            start,
+            byte_count,
+            next: None,
+            flags: MDL_SOURCE_IS_NONPAGED_POOL,
+            origin,
+            site,
+        };
         Ok(MdlId(self.mdls.insert(mdl)))
     }
 
@@ -89,6 +110,9 @@ fn double_free_mdl(id: MdlId) -> Error {
     Error::new(
         ErrorKind::DoubleFree,
         None,
-        format!("double free: this MDL was already freed (handle {:#x})", id.to_raw()),
+        format!(
+            "double free: this MDL was already freed (handle {:#x})",
+            id.to_raw()
+        ),
     )
 }

@@ -161,8 +161,17 @@ pub struct NetBufferList {
 /// Pool parameters (`nbl.md §6.1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pool {
-    NetBufferList { protocol_id: u8, allocate_net_buffer: bool, context_size: u16, data_size: u32, tag: u32 },
-    NetBuffer { data_size: u32, tag: u32 },
+    NetBufferList {
+        protocol_id: u8,
+        allocate_net_buffer: bool,
+        context_size: u16,
+        data_size: u32,
+        tag: u32,
+    },
+    NetBuffer {
+        data_size: u32,
+        tag: u32,
+    },
 }
 
 /// One line of the leak report.
@@ -217,7 +226,10 @@ impl Heap {
     }
 
     pub fn site(&self, id: SiteId) -> &str {
-        self.sites.get(id as usize).map(String::as_str).unwrap_or("<unknown>")
+        self.sites
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("<unknown>")
     }
 
     /// Consumes one injected allocation fault, if any is armed.
@@ -237,7 +249,12 @@ impl Heap {
     // ---- pools ----
 
     pub fn alloc_pool(&mut self, pool: Pool) -> Result<PoolId> {
-        if let Pool::NetBufferList { allocate_net_buffer: false, data_size, .. } = pool {
+        if let Pool::NetBufferList {
+            allocate_net_buffer: false,
+            data_size,
+            ..
+        } = pool
+        {
             if data_size != 0 {
                 return Err(Error::invalid(
                     crate::status::STATUS_INVALID_PARAMETER,
@@ -252,7 +269,10 @@ impl Heap {
         let in_use = self.nbls.iter().any(|(_, n)| n.pool == Some(id))
             || self.nbs.iter().any(|(_, n)| n.pool == Some(id));
         if in_use {
-            return Err(Error::state(None, "pool still has NET_BUFFER_LISTs or NET_BUFFERs allocated from it"));
+            return Err(Error::state(
+                None,
+                "pool still has NET_BUFFER_LISTs or NET_BUFFERs allocated from it",
+            ));
         }
         self.pools.remove(id.0).map(|_| ())
     }
@@ -297,7 +317,10 @@ impl Heap {
         let mut cur = self.nbl(nbl)?.first_nb;
         while let Some(nb) = cur {
             if out.len() > self.nbs.live() {
-                return Err(Error::state(None, "NET_BUFFER chain has a cycle (NB.Next loops)"));
+                return Err(Error::state(
+                    None,
+                    "NET_BUFFER chain has a cycle (NB.Next loops)",
+                ));
             }
             out.push(nb);
             cur = self.nb(nb)?.next;
@@ -311,7 +334,10 @@ impl Heap {
         let mut cur = Some(head);
         while let Some(nbl) = cur {
             if out.len() > self.nbls.live() {
-                return Err(Error::state(None, "NET_BUFFER_LIST chain has a cycle (NBL.Next loops)"));
+                return Err(Error::state(
+                    None,
+                    "NET_BUFFER_LIST chain has a cycle (NBL.Next loops)",
+                ));
             }
             cur = self.nbl(nbl)?.next;
             out.push(nbl);
@@ -327,7 +353,10 @@ impl Heap {
                 kind: "NET_BUFFER_LIST",
                 handle: h.to_raw(),
                 site: self.site(n.site).to_string(),
-                detail: format!("{:?}, ChildRefCount {}, WFP references {}", n.kind, n.child_ref_count, n.wfp_refs),
+                detail: format!(
+                    "{:?}, ChildRefCount {}, WFP references {}",
+                    n.kind, n.child_ref_count, n.wfp_refs
+                ),
             });
         }
         for (h, n) in self.nbs.iter() {
@@ -341,7 +370,10 @@ impl Heap {
             }
         }
         for (h, m) in self.mdls.iter() {
-            if matches!(m.origin, MdlOrigin::Caller | MdlOrigin::RetreatHandler | MdlOrigin::RetreatDefault) {
+            if matches!(
+                m.origin,
+                MdlOrigin::Caller | MdlOrigin::RetreatHandler | MdlOrigin::RetreatDefault
+            ) {
                 out.push(Leak {
                     kind: "MDL",
                     handle: h.to_raw(),
@@ -355,5 +387,9 @@ impl Heap {
 }
 
 pub(crate) fn resources(what: &str) -> Error {
-    Error::new(ErrorKind::Resources, Some(crate::status::STATUS_INSUFFICIENT_RESOURCES), format!("{what}: allocation failed"))
+    Error::new(
+        ErrorKind::Resources,
+        Some(crate::status::STATUS_INSUFFICIENT_RESOURCES),
+        format!("{what}: allocation failed"),
+    )
 }

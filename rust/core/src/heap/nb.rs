@@ -1,7 +1,9 @@
 //! NET_BUFFER: allocation, the used/unused data-space invariants, retreat and advance, and
 //! data access (`nbl.md §3`, §7, §8).
 
-use super::{Heap, MdlId, MdlOrigin, NbId, NbOwner, NetBuffer, PoolId, Pool, SiteId, MAX_DATA_LENGTH};
+use super::{
+    Heap, MdlId, MdlOrigin, NbId, NbOwner, NetBuffer, Pool, PoolId, SiteId, MAX_DATA_LENGTH,
+};
 use crate::bytes::{Pieces, PiecesRef};
 use crate::error::{Error, ErrorKind, Result};
 use crate::memory::Buffer;
@@ -46,10 +48,20 @@ impl Heap {
     ) -> Result<NbId> {
         if let Some(p) = pool {
             if !matches!(self.pool(p)?, Pool::NetBuffer { .. }) {
-                return Err(Error::invalid(STATUS_INVALID_PARAMETER, "NdisAllocateNetBuffer needs a NET_BUFFER pool handle"));
+                return Err(Error::invalid(
+                    STATUS_INVALID_PARAMETER,
+                    "NdisAllocateNetBuffer needs a NET_BUFFER pool handle",
+                ));
             }
         }
-        self.new_nb(pool, mdl_chain, data_offset, data_length, NbOwner::Standalone, site)
+        self.new_nb(
+            pool,
+            mdl_chain,
+            data_offset,
+            data_length,
+            NbOwner::Standalone,
+            site,
+        )
     }
 
     pub(crate) fn new_nb(
@@ -84,10 +96,26 @@ impl Heap {
     /// NdisAllocateNetBufferMdlAndData: an NB with its own MDL and zeroed data of the pool's DataSize.
     pub fn alloc_nb_mdl_and_data(&mut self, pool: PoolId, site: SiteId) -> Result<NbId> {
         let Pool::NetBuffer { data_size, .. } = self.pool(pool)? else {
-            return Err(Error::invalid(STATUS_INVALID_PARAMETER, "NdisAllocateNetBufferMdlAndData needs a NET_BUFFER pool"));
+            return Err(Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                "NdisAllocateNetBufferMdlAndData needs a NET_BUFFER pool",
+            ));
         };
-        let mdl = self.alloc_mdl_with(Buffer::zeroed(data_size as usize), 0, data_size as usize, MdlOrigin::NbOwned, site)?;
-        self.new_nb(Some(pool), Some(mdl), 0, data_size as u64, NbOwner::Standalone, site)
+        let mdl = self.alloc_mdl_with(
+            Buffer::zeroed(data_size as usize),
+            0,
+            data_size as usize,
+            MdlOrigin::NbOwned,
+            site,
+        )?;
+        self.new_nb(
+            Some(pool),
+            Some(mdl),
+            0,
+            data_size as u64,
+            NbOwner::Standalone,
+            site,
+        )
     }
 
     /// NdisFreeNetBuffer: only for NBs from NdisAllocateNetBuffer(MdlAndData).
@@ -109,9 +137,17 @@ impl Heap {
     // ---- invariants ----
 
     /// I1 and I4 for a window over a chain.
-    fn check_window(&self, mdl_chain: Option<MdlId>, data_offset: u32, data_length: u64) -> Result<()> {
+    fn check_window(
+        &self,
+        mdl_chain: Option<MdlId>,
+        data_offset: u32,
+        data_length: u64,
+    ) -> Result<()> {
         if data_length > MAX_DATA_LENGTH {
-            return Err(Error::invalid(STATUS_INVALID_PARAMETER, format!("DataLength {data_length} exceeds ULONG (I5)")));
+            return Err(Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                format!("DataLength {data_length} exceeds ULONG (I5)"),
+            ));
         }
         match mdl_chain {
             None if data_offset != 0 || data_length != 0 => Err(Error::invalid(
@@ -134,8 +170,14 @@ impl Heap {
 
     /// The canonical (CurrentMdl, CurrentMdlOffset) for a data offset (`nbl.md §3.2` [emu]):
     /// at an exact MDL boundary the next MDL with offset 0; zero-length MDLs are skipped.
-    pub(crate) fn canonical_current(&self, mdl_chain: Option<MdlId>, data_offset: u32) -> Result<(Option<MdlId>, u32)> {
-        let Some(mut cur) = mdl_chain else { return Ok((None, 0)) };
+    pub(crate) fn canonical_current(
+        &self,
+        mdl_chain: Option<MdlId>,
+        data_offset: u32,
+    ) -> Result<(Option<MdlId>, u32)> {
+        let Some(mut cur) = mdl_chain else {
+            return Ok((None, 0));
+        };
         let mut rest = data_offset as u64;
         let mut steps = 0usize;
         loop {
@@ -169,7 +211,10 @@ impl Heap {
         self.check_window(nb.mdl_chain, nb.data_offset, nb.data_length)?;
         let Some(cur) = nb.current_mdl else {
             if nb.mdl_chain.is_some() {
-                return Err(Error::invalid(STATUS_INVALID_PARAMETER, "CurrentMdl is NULL but MdlChain is not (I2)"));
+                return Err(Error::invalid(
+                    STATUS_INVALID_PARAMETER,
+                    "CurrentMdl is NULL but MdlChain is not (I2)",
+                ));
             }
             return Ok(());
         };
@@ -183,10 +228,16 @@ impl Heap {
             before += self.mdl(m)?.byte_count as u64;
         }
         if !found {
-            return Err(Error::invalid(STATUS_INVALID_PARAMETER, "CurrentMdl is not in the NB's MdlChain (I2)"));
+            return Err(Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                "CurrentMdl is not in the NB's MdlChain (I2)",
+            ));
         }
         if nb.current_mdl_offset > self.mdl(cur)?.byte_count {
-            return Err(Error::invalid(STATUS_INVALID_PARAMETER, "CurrentMdlOffset exceeds CurrentMdl's ByteCount (I3)"));
+            return Err(Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                "CurrentMdlOffset exceeds CurrentMdl's ByteCount (I3)",
+            ));
         }
         if before + nb.current_mdl_offset as u64 != nb.data_offset as u64 {
             return Err(Error::invalid(
@@ -221,21 +272,32 @@ impl Heap {
         self.validate_nb(id)?;
         let nb = self.nb(id)?;
         if nb.data_length + delta as u64 > MAX_DATA_LENGTH {
-            return Err(failure(format!("retreat by {delta} would overflow DataLength {} past ULONG", nb.data_length)));
+            return Err(failure(format!(
+                "retreat by {delta} would overflow DataLength {} past ULONG",
+                nb.data_length
+            )));
         }
         if delta <= nb.data_offset {
             return Ok(RetreatNeed::InPlace);
         }
         let shortfall = delta - nb.data_offset;
-        let request = shortfall
-            .checked_add(backfill)
-            .ok_or_else(|| failure(format!("retreat shortfall {shortfall} + DataBackFill {backfill} overflows ULONG")))?;
+        let request = shortfall.checked_add(backfill).ok_or_else(|| {
+            failure(format!(
+                "retreat shortfall {shortfall} + DataBackFill {backfill} overflows ULONG"
+            ))
+        })?;
         Ok(RetreatNeed::Allocate { shortfall, request })
     }
 
     /// Phase two: applies a checked retreat. `front` is the MDL obtained for an `Allocate` need
     /// (ignored for `InPlace`); it is prepended and its origin recorded.
-    pub fn retreat_apply(&mut self, id: NbId, delta: u32, backfill: u32, front: Option<(MdlId, MdlOrigin)>) -> Result<()> {
+    pub fn retreat_apply(
+        &mut self,
+        id: NbId,
+        delta: u32,
+        backfill: u32,
+        front: Option<(MdlId, MdlOrigin)>,
+    ) -> Result<()> {
         match self.retreat_check(id, delta, backfill)? {
             RetreatNeed::InPlace => {
                 let nb = self.nb_mut(id)?;
@@ -282,7 +344,13 @@ impl Heap {
             RetreatNeed::InPlace => None,
             RetreatNeed::Allocate { request, .. } => {
                 let site = self.nb(id)?.site;
-                let mdl = self.alloc_mdl_with(Buffer::zeroed(request as usize), 0, request as usize, MdlOrigin::RetreatDefault, site)?;
+                let mdl = self.alloc_mdl_with(
+                    Buffer::zeroed(request as usize),
+                    0,
+                    request as usize,
+                    MdlOrigin::RetreatDefault,
+                    site,
+                )?;
                 Some((mdl, MdlOrigin::RetreatDefault))
             }
         };
@@ -298,7 +366,13 @@ impl Heap {
     /// NdisAdvanceNetBufferDataStart. With `free_mdl`, retreat-allocated MDLs now wholly in the
     /// unused space are unlinked: default-allocated ones are freed here; handler-allocated ones
     /// are returned for the caller's FreeMdlHandler (an error if it has none: mismatched allocator).
-    pub fn advance(&mut self, id: NbId, delta: u32, free_mdl: bool, have_free_handler: bool) -> Result<Vec<MdlId>> {
+    pub fn advance(
+        &mut self,
+        id: NbId,
+        delta: u32,
+        free_mdl: bool,
+        have_free_handler: bool,
+    ) -> Result<Vec<MdlId>> {
         self.validate_nb(id)?;
         let (data_length, chain, data_offset) = {
             let nb = self.nb(id)?;
@@ -319,7 +393,10 @@ impl Heap {
             let mut head = chain;
             while let Some(h) = head {
                 let m = self.mdl(h)?;
-                let retreat_made = matches!(m.origin, MdlOrigin::RetreatDefault | MdlOrigin::RetreatHandler);
+                let retreat_made = matches!(
+                    m.origin,
+                    MdlOrigin::RetreatDefault | MdlOrigin::RetreatHandler
+                );
                 if !retreat_made || Some(h) == cur || m.byte_count > offset {
                     break;
                 }
@@ -359,13 +436,22 @@ impl Heap {
     // ---- data access (`nbl.md §8`) ----
 
     /// Walks the used data of an NB: calls `f(buffer, start, len)` for each piece in order.
-    fn walk_data<'h>(&'h self, id: NbId, skip: u64, mut take: u64, f: &mut dyn FnMut(&'h Buffer, usize, usize)) -> Result<()> {
+    fn walk_data<'h>(
+        &'h self,
+        id: NbId,
+        skip: u64,
+        mut take: u64,
+        f: &mut dyn FnMut(&'h Buffer, usize, usize),
+    ) -> Result<()> {
         let nb = self.nb(id)?;
         let mut cur = nb.current_mdl;
         let mut skip = nb.current_mdl_offset as u64 + skip;
         while take > 0 {
             let Some(m) = cur else {
-                return Err(Error::state(None, "NET_BUFFER data runs past the end of its MDL chain (I1)"));
+                return Err(Error::state(
+                    None,
+                    "NET_BUFFER data runs past the end of its MDL chain (I1)",
+                ));
             };
             let mdl = self.mdl(m)?;
             let len = mdl.byte_count as u64;
@@ -387,10 +473,15 @@ impl Heap {
         let len = self.nb(id)?.data_length;
         let mut out = Pieces::default();
         let mut err = None;
-        self.walk_data(id, 0, len, &mut |buf, start, n| match buf.slice_mut(start, n) {
-            Ok(s) => out.push(s),
-            Err(e) => err = Some(e),
-        })?;
+        self.walk_data(
+            id,
+            0,
+            len,
+            &mut |buf, start, n| match buf.slice_mut(start, n) {
+                Ok(s) => out.push(s),
+                Err(e) => err = Some(e),
+            },
+        )?;
         match err {
             Some(e) => Err(e),
             None => Ok(out),
@@ -435,24 +526,41 @@ impl Heap {
     }
 
     /// NdisGetDataBuffer's decision (the caller performs the Storage copy for `NeedsCopy`).
-    pub fn get_data_buffer(&self, id: NbId, bytes_needed: u32, align_multiple: u32, align_offset: u32) -> Result<DataBuffer> {
+    pub fn get_data_buffer(
+        &self,
+        id: NbId,
+        bytes_needed: u32,
+        align_multiple: u32,
+        align_offset: u32,
+    ) -> Result<DataBuffer> {
         if !align_multiple.is_power_of_two() || align_multiple > 8192 {
-            return Err(Error::invalid(STATUS_INVALID_PARAMETER, format!("AlignMultiple {align_multiple} must be a power of two from 1 to 8192")));
+            return Err(Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                format!("AlignMultiple {align_multiple} must be a power of two from 1 to 8192"),
+            ));
         }
         if align_offset >= align_multiple {
-            return Err(Error::invalid(STATUS_INVALID_PARAMETER, format!("AlignOffset {align_offset} must be below AlignMultiple {align_multiple}")));
+            return Err(Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                format!("AlignOffset {align_offset} must be below AlignMultiple {align_multiple}"),
+            ));
         }
         self.validate_nb(id)?;
         let nb = self.nb(id)?;
         if bytes_needed == 0 || nb.data_length < bytes_needed as u64 {
             return Ok(DataBuffer::Null);
         }
-        let Some(cur) = nb.current_mdl else { return Ok(DataBuffer::Null) };
+        let Some(cur) = nb.current_mdl else {
+            return Ok(DataBuffer::Null);
+        };
         let m = self.mdl(cur)?;
         let avail = m.byte_count - nb.current_mdl_offset;
         let addr = m.buffer.addr() + m.start + nb.current_mdl_offset as usize;
         if avail >= bytes_needed && addr % align_multiple as usize == align_offset as usize {
-            Ok(DataBuffer::Direct { mdl: cur, offset: nb.current_mdl_offset })
+            Ok(DataBuffer::Direct {
+                mdl: cur,
+                offset: nb.current_mdl_offset,
+            })
         } else {
             Ok(DataBuffer::NeedsCopy)
         }
@@ -460,25 +568,39 @@ impl Heap {
 
     /// NdisCopyFromNetBufferToNetBuffer: offsets from each NB's current data start; the
     /// destination is bounded by its MDL chain, the source by its DataLength; memmove semantics.
-    pub fn copy_nb_to_nb(&mut self, dst: NbId, dst_offset: u32, bytes: u32, src: NbId, src_offset: u32) -> Result<u32> {
+    pub fn copy_nb_to_nb(
+        &mut self,
+        dst: NbId,
+        dst_offset: u32,
+        bytes: u32,
+        src: NbId,
+        src_offset: u32,
+    ) -> Result<u32> {
         self.validate_nb(dst)?;
         self.validate_nb(src)?;
         let src_len = self.nb(src)?.data_length;
         let n_src = src_len.saturating_sub(src_offset as u64).min(bytes as u64);
         let d = self.nb(dst)?;
-        let dst_cap = self.chain_capacity(d.mdl_chain)?.saturating_sub(d.data_offset as u64);
+        let dst_cap = self
+            .chain_capacity(d.mdl_chain)?
+            .saturating_sub(d.data_offset as u64);
         let n = n_src.min(dst_cap.saturating_sub(dst_offset as u64)) as usize;
         let mut tmp = vec![0u8; n];
         self.copy_out(src, src_offset as u64, &mut tmp)?;
         let mut done = 0usize;
         let mut err = None;
-        self.walk_data_capacity(dst, dst_offset as u64, n as u64, &mut |buf, start, len| match buf.slice_mut(start, len) {
-            Ok(s) => {
-                s.copy_from_slice(&tmp[done..done + len]);
-                done += len;
-            }
-            Err(e) => err = Some(e),
-        })?;
+        self.walk_data_capacity(
+            dst,
+            dst_offset as u64,
+            n as u64,
+            &mut |buf, start, len| match buf.slice_mut(start, len) {
+                Ok(s) => {
+                    s.copy_from_slice(&tmp[done..done + len]);
+                    done += len;
+                }
+                Err(e) => err = Some(e),
+            },
+        )?;
         if let Some(e) = err {
             return Err(e);
         }
@@ -486,7 +608,13 @@ impl Heap {
     }
 
     /// Like `walk_data` but bounded by the MDL chain, not DataLength (copy destinations).
-    fn walk_data_capacity(&self, id: NbId, skip: u64, take: u64, f: &mut dyn FnMut(&Buffer, usize, usize)) -> Result<()> {
+    fn walk_data_capacity(
+        &self,
+        id: NbId,
+        skip: u64,
+        take: u64,
+        f: &mut dyn FnMut(&Buffer, usize, usize),
+    ) -> Result<()> {
         let nb = self.nb(id)?;
         let mut cur = nb.current_mdl;
         let mut skip = nb.current_mdl_offset as u64 + skip;

@@ -2,20 +2,26 @@
 //! context area with backfill (`nbl.md §4`, §6, §9, §10).
 
 use super::{
-    ContextBlock, Heap, MdlId, MdlOrigin, NbId, NbOwner, NblId, NblKind, NetBufferList, PacketMeta, Pool, PoolId,
-    SiteId, MAX_NET_BUFFER_LIST_INFO, NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS, WFP_INFO_SLOT,
+    ContextBlock, Heap, MdlId, MdlOrigin, NbId, NbOwner, NblId, NblKind, NetBufferList, PacketMeta,
+    Pool, PoolId, SiteId, MAX_NET_BUFFER_LIST_INFO, NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS,
+    WFP_INFO_SLOT,
 };
 use crate::error::{Error, ErrorKind, Result};
 use std::sync::Arc;
 
 use crate::memory::Buffer;
-use crate::status::{STATUS_INVALID_PARAMETER, STATUS_INVALID_DEVICE_STATE};
+use crate::status::{STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER};
+
+/// (memory, start, used length, block Size) of the head context block.
+pub type ContextRegion = (Arc<Buffer>, usize, usize, u16);
 
 /// MEMORY_ALLOCATION_ALIGNMENT on 64-bit Windows: context sizes are multiples of it.
 const MEMORY_ALLOCATION_ALIGNMENT: u16 = 16;
 
 fn check_context_sizes(size: u16, backfill: u16) -> Result<()> {
-    if size % MEMORY_ALLOCATION_ALIGNMENT != 0 || backfill % MEMORY_ALLOCATION_ALIGNMENT != 0 {
+    if !size.is_multiple_of(MEMORY_ALLOCATION_ALIGNMENT)
+        || !backfill.is_multiple_of(MEMORY_ALLOCATION_ALIGNMENT)
+    {
         return Err(Error::invalid(
             STATUS_INVALID_PARAMETER,
             format!("ContextSize {size} and ContextBackFill {backfill} must be multiples of MEMORY_ALLOCATION_ALIGNMENT (16)"),
@@ -53,9 +59,12 @@ impl Heap {
         match pool {
             None => Ok(None),
             Some(p) => match self.pool(p)? {
-                Pool::NetBufferList { allocate_net_buffer, context_size, data_size, .. } => {
-                    Ok(Some((allocate_net_buffer, context_size, data_size)))
-                }
+                Pool::NetBufferList {
+                    allocate_net_buffer,
+                    context_size,
+                    data_size,
+                    ..
+                } => Ok(Some((allocate_net_buffer, context_size, data_size))),
                 Pool::NetBuffer { .. } => Err(Error::invalid(
                     STATUS_INVALID_PARAMETER,
                     "this is a NET_BUFFER pool; a NET_BUFFER_LIST pool handle is needed",
@@ -67,7 +76,12 @@ impl Heap {
     fn init_context(&mut self, nbl: NblId, size: u16, backfill: u16) -> Result<()> {
         let total = size as usize + backfill as usize;
         if total > 0 {
-            let block = ContextBlock { data: Buffer::zeroed(total), size: total as u16, offset: backfill, pushed: false };
+            let block = ContextBlock {
+                data: Buffer::zeroed(total),
+                size: total as u16,
+                offset: backfill,
+                pushed: false,
+            };
             self.nbl_mut(nbl)?.context.push(block);
         }
         Ok(())
@@ -75,7 +89,13 @@ impl Heap {
 
     /// NdisAllocateNetBufferList. From an `fAllocateNetBuffer` pool the NBL comes with one NB
     /// (and an MDL plus data of the pool's DataSize); a `None` pool gives a bare NBL.
-    pub fn alloc_nbl(&mut self, pool: Option<PoolId>, context_size: u16, context_backfill: u16, site: SiteId) -> Result<NblId> {
+    pub fn alloc_nbl(
+        &mut self,
+        pool: Option<PoolId>,
+        context_size: u16,
+        context_backfill: u16,
+        site: SiteId,
+    ) -> Result<NblId> {
         check_context_sizes(context_size, context_backfill)?;
         let params = self.nbl_pool(pool)?;
         let nbl = self.new_nbl(pool, NblKind::Plain, site)?;
@@ -84,11 +104,24 @@ impl Heap {
             self.init_context(nbl, context_size.saturating_add(pool_ctx), context_backfill)?;
             if let Some((true, _, data_size)) = params {
                 let mdl = if data_size > 0 {
-                    Some(self.alloc_mdl_with(Buffer::zeroed(data_size as usize), 0, data_size as usize, MdlOrigin::NbOwned, site)?)
+                    Some(self.alloc_mdl_with(
+                        Buffer::zeroed(data_size as usize),
+                        0,
+                        data_size as usize,
+                        MdlOrigin::NbOwned,
+                        site,
+                    )?)
                 } else {
                     None
                 };
-                let nb = self.new_nb(None, mdl, 0, data_size as u64, NbOwner::Preallocated(nbl), site)?;
+                let nb = self.new_nb(
+                    None,
+                    mdl,
+                    0,
+                    data_size as u64,
+                    NbOwner::Preallocated(nbl),
+                    site,
+                )?;
                 let n = self.nbl_mut(nbl)?;
                 n.first_nb = Some(nb);
                 n.prealloc_nb = Some(nb);
@@ -127,7 +160,14 @@ impl Heap {
         let nbl = self.new_nbl(pool, NblKind::Plain, site)?;
         let built = (|| {
             self.init_context(nbl, context_size, context_backfill)?;
-            let nb = self.new_nb(None, mdl_chain, data_offset, data_length, NbOwner::Preallocated(nbl), site)?;
+            let nb = self.new_nb(
+                None,
+                mdl_chain,
+                data_offset,
+                data_length,
+                NbOwner::Preallocated(nbl),
+                site,
+            )?;
             let n = self.nbl_mut(nbl)?;
             n.first_nb = Some(nb);
             n.prealloc_nb = Some(nb);
@@ -157,13 +197,18 @@ impl Heap {
     }
 
     fn stale_nbl(&mut self, id: NblId) -> Error {
-        self.nbls.remove(id.0).err().unwrap_or_else(|| Error::state(None, "stale NET_BUFFER_LIST"))
+        self.nbls
+            .remove(id.0)
+            .err()
+            .unwrap_or_else(|| Error::state(None, "stale NET_BUFFER_LIST"))
     }
 
     /// NdisFreeNetBufferList / FwpsFreeNetBufferList0: frees the NBL and its preallocated NB;
     /// other NBs linked to it stay alive (their owner frees them).
     pub fn free_nbl(&mut self, id: NblId) -> Result<()> {
-        let Ok(n) = self.nbl(id) else { return Err(self.stale_nbl(id)) };
+        let Ok(n) = self.nbl(id) else {
+            return Err(self.stale_nbl(id));
+        };
         if n.kind != NblKind::Plain {
             return Err(Error::state(
                 Some(STATUS_INVALID_PARAMETER),
@@ -186,7 +231,10 @@ impl Heap {
             .nbs_of(id)
             .unwrap_or_default()
             .into_iter()
-            .filter(|&nb| self.nb(nb).is_ok_and(|n| n.owner == NbOwner::Preallocated(id)))
+            .filter(|&nb| {
+                self.nb(nb)
+                    .is_ok_and(|n| n.owner == NbOwner::Preallocated(id))
+            })
             .collect();
         let n = self.nbls.remove(id.0)?;
         if let Some(nb) = n.prealloc_nb {
@@ -202,7 +250,14 @@ impl Heap {
 
     /// An NBL with one NB over `len` bytes of `buffer` at `start`, whose first `data_offset`
     /// bytes are headroom. The MDL and NB belong to the NBL and are freed with it.
-    pub fn nbl_over(&mut self, buffer: Arc<Buffer>, start: usize, len: usize, data_offset: u32, site: SiteId) -> Result<NblId> {
+    pub fn nbl_over(
+        &mut self,
+        buffer: Arc<Buffer>,
+        start: usize,
+        len: usize,
+        data_offset: u32,
+        site: SiteId,
+    ) -> Result<NblId> {
         let nbl = self.alloc_nbl(None, 0, 0, site)?;
         match self.append_owned_nb(nbl, buffer, start, len, data_offset, site) {
             Ok(nb) => {
@@ -227,12 +282,24 @@ impl Heap {
         data_offset: u32,
         site: SiteId,
     ) -> Result<NbId> {
-        let data_length = (len as u64).checked_sub(data_offset as u64).ok_or_else(|| {
-            Error::invalid(STATUS_INVALID_PARAMETER, format!("headroom {data_offset} exceeds the {len}-byte buffer"))
-        })?;
+        let data_length = (len as u64)
+            .checked_sub(data_offset as u64)
+            .ok_or_else(|| {
+                Error::invalid(
+                    STATUS_INVALID_PARAMETER,
+                    format!("headroom {data_offset} exceeds the {len}-byte buffer"),
+                )
+            })?;
         let last = self.nbs_of(nbl)?.last().copied();
         let mdl = self.alloc_mdl_with(buffer, start, len, MdlOrigin::NbOwned, site)?;
-        let nb = match self.new_nb(None, Some(mdl), data_offset, data_length, NbOwner::Preallocated(nbl), site) {
+        let nb = match self.new_nb(
+            None,
+            Some(mdl),
+            data_offset,
+            data_length,
+            NbOwner::Preallocated(nbl),
+            site,
+        ) {
             Ok(nb) => nb,
             Err(e) => {
                 let _ = self.mdls.remove(mdl.0);
@@ -254,7 +321,10 @@ impl Heap {
         let mdls = self.mdl_chain(chain).unwrap_or_default();
         self.nbs.remove(id.0)?;
         for m in mdls {
-            if self.mdl(m).is_ok_and(|x| x.origin == MdlOrigin::RetreatDefault || origins.contains(&x.origin)) {
+            if self
+                .mdl(m)
+                .is_ok_and(|x| x.origin == MdlOrigin::RetreatDefault || origins.contains(&x.origin))
+            {
                 self.mdls.remove(m.0)?;
             }
         }
@@ -265,7 +335,14 @@ impl Heap {
     /// keeps them) or FwpsAllocateCloneNetBufferList0 (`wfp = true`: sets Parent, bumps the
     /// parent's ChildRefCount, carries WFP's private injection history).
     /// Clone geometry follows `nbl.md §9.1` [emu] reading (a).
-    pub fn clone_nbl(&mut self, orig: NblId, flags: u32, wfp: bool, copy_info: bool, site: SiteId) -> Result<NblId> {
+    pub fn clone_nbl(
+        &mut self,
+        orig: NblId,
+        flags: u32,
+        wfp: bool,
+        copy_info: bool,
+        site: SiteId,
+    ) -> Result<NblId> {
         if wfp && flags != 0 {
             return Err(Error::invalid(
                 STATUS_INVALID_PARAMETER,
@@ -282,9 +359,18 @@ impl Heap {
         for &nb in &nbs {
             self.validate_nb(nb)?;
         }
-        let kind = if wfp { NblKind::WfpClone } else { NblKind::NdisClone { flags } };
+        let kind = if wfp {
+            NblKind::WfpClone
+        } else {
+            NblKind::NdisClone { flags }
+        };
         let clone = self.new_nbl(None, kind, site)?;
-        let built = self.clone_nbs(clone, &nbs, flags & NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS != 0, site);
+        let built = self.clone_nbs(
+            clone,
+            &nbs,
+            flags & NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS != 0,
+            site,
+        );
         if let Err(e) = built {
             if let Ok(made) = self.nbs_of(clone) {
                 for nb in made {
@@ -313,12 +399,24 @@ impl Heap {
         Ok(clone)
     }
 
-    fn clone_nbs(&mut self, clone: NblId, nbs: &[NbId], original_mdls: bool, site: SiteId) -> Result<()> {
+    fn clone_nbs(
+        &mut self,
+        clone: NblId,
+        nbs: &[NbId],
+        original_mdls: bool,
+        site: SiteId,
+    ) -> Result<()> {
         let mut prev: Option<NbId> = None;
         for &onb in nbs {
             let (cur, cur_off, len, chain, offset) = {
                 let n = self.nb(onb)?;
-                (n.current_mdl, n.current_mdl_offset, n.data_length, n.mdl_chain, n.data_offset)
+                (
+                    n.current_mdl,
+                    n.current_mdl_offset,
+                    n.data_length,
+                    n.mdl_chain,
+                    n.data_offset,
+                )
             };
             let new_nb = if original_mdls {
                 let id = self.new_nb(None, chain, offset, len, NbOwner::Clone(clone), site)?;
@@ -358,7 +456,9 @@ impl Heap {
     /// NdisFreeCloneNetBufferList (`wfp = false`, flags must equal the allocation's) or
     /// FwpsFreeCloneNetBufferList0 (`wfp = true`: decrements the parent's ChildRefCount).
     pub fn free_clone(&mut self, id: NblId, flags: u32, wfp: bool) -> Result<()> {
-        let Ok(n) = self.nbl(id) else { return Err(self.stale_nbl(id)) };
+        let Ok(n) = self.nbl(id) else {
+            return Err(self.stale_nbl(id));
+        };
         match (n.kind, wfp) {
             (NblKind::WfpClone, true) => {
                 if flags != 0 {
@@ -452,8 +552,21 @@ impl Heap {
             return Err(super::resources("NdisAllocateNetBufferListContext"));
         }
         let total = size as u32 + backfill as u32;
-        let total = u16::try_from(total).map_err(|_| Error::invalid(STATUS_INVALID_PARAMETER, "ContextSize + ContextBackFill exceeds USHORT"))?;
-        n.context.insert(0, ContextBlock { data: Buffer::zeroed(total as usize), size: total, offset: backfill, pushed: true });
+        let total = u16::try_from(total).map_err(|_| {
+            Error::invalid(
+                STATUS_INVALID_PARAMETER,
+                "ContextSize + ContextBackFill exceeds USHORT",
+            )
+        })?;
+        n.context.insert(
+            0,
+            ContextBlock {
+                data: Buffer::zeroed(total as usize),
+                size: total,
+                offset: backfill,
+                pushed: true,
+            },
+        );
         Ok(())
     }
 
@@ -462,7 +575,10 @@ impl Heap {
     pub fn free_context(&mut self, id: NblId, size: u16) -> Result<()> {
         let n = self.nbl_mut(id)?;
         let Some(head) = n.context.first_mut() else {
-            return Err(Error::state(Some(STATUS_INVALID_PARAMETER), "NdisFreeNetBufferListContext: the NBL has no context"));
+            return Err(Error::state(
+                Some(STATUS_INVALID_PARAMETER),
+                "NdisFreeNetBufferListContext: the NBL has no context",
+            ));
         };
         if head.offset as u32 + size as u32 > head.size as u32 {
             return Err(Error::invalid(
@@ -478,7 +594,14 @@ impl Heap {
     }
 
     /// The used context of the head block: (memory, start, length) for a view.
-    pub fn context_region(&self, id: NblId) -> Result<Option<(std::sync::Arc<Buffer>, usize, usize, u16)>> {
-        Ok(self.nbl(id)?.context.first().map(|b| (b.data.clone(), b.offset as usize, (b.size - b.offset) as usize, b.size)))
+    pub fn context_region(&self, id: NblId) -> Result<Option<ContextRegion>> {
+        Ok(self.nbl(id)?.context.first().map(|b| {
+            (
+                b.data.clone(),
+                b.offset as usize,
+                (b.size - b.offset) as usize,
+                b.size,
+            )
+        }))
     }
 }

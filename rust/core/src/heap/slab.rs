@@ -15,7 +15,10 @@ impl Handle {
         ((self.gen as u64) << 32) | self.index as u64
     }
     pub fn from_raw(raw: u64) -> Handle {
-        Handle { index: raw as u32, gen: (raw >> 32) as u32 }
+        Handle {
+            index: raw as u32,
+            gen: (raw >> 32) as u32,
+        }
     }
 }
 
@@ -33,7 +36,12 @@ pub struct Slab<T> {
 
 impl<T> Slab<T> {
     pub fn new(what: &'static str) -> Self {
-        Slab { slots: Vec::new(), free: Vec::new(), live: 0, what }
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            what,
+        }
     }
 
     pub fn insert(&mut self, value: T) -> Handle {
@@ -41,11 +49,17 @@ impl<T> Slab<T> {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.value = Some(value);
-            Handle { index, gen: slot.gen }
+            Handle {
+                index,
+                gen: slot.gen,
+            }
         } else {
             let index = self.slots.len() as u32;
             // Generation starts at 1 so that a zeroed raw handle is never valid.
-            self.slots.push(Slot { gen: 1, value: Some(value) });
+            self.slots.push(Slot {
+                gen: 1,
+                value: Some(value),
+            });
             Handle { index, gen: 1 }
         }
     }
@@ -54,13 +68,20 @@ impl<T> Slab<T> {
         Error::new(
             ErrorKind::UseAfterFree,
             None,
-            format!("use after free: this {} was freed (handle {:#x} is stale)", self.what, h.to_raw()),
+            format!(
+                "use after free: this {} was freed (handle {:#x} is stale)",
+                self.what,
+                h.to_raw()
+            ),
         )
     }
 
     pub fn get(&self, h: Handle) -> Result<&T> {
         match self.slots.get(h.index as usize) {
-            Some(Slot { gen, value: Some(v) }) if *gen == h.gen => Ok(v),
+            Some(Slot {
+                gen,
+                value: Some(v),
+            }) if *gen == h.gen => Ok(v),
             _ => Err(self.stale(h)),
         }
     }
@@ -68,7 +89,10 @@ impl<T> Slab<T> {
     pub fn get_mut(&mut self, h: Handle) -> Result<&mut T> {
         let err = self.stale(h);
         match self.slots.get_mut(h.index as usize) {
-            Some(Slot { gen, value: Some(v) }) if *gen == h.gen => Ok(v),
+            Some(Slot {
+                gen,
+                value: Some(v),
+            }) if *gen == h.gen => Ok(v),
             _ => Err(err),
         }
     }
@@ -90,7 +114,10 @@ impl<T> Slab<T> {
             _ => Err(Error::new(
                 ErrorKind::DoubleFree,
                 None,
-                format!("double free: this {what} was already freed (handle {:#x})", h.to_raw()),
+                format!(
+                    "double free: this {what} was already freed (handle {:#x})",
+                    h.to_raw()
+                ),
             )),
         }
     }
@@ -101,7 +128,15 @@ impl<T> Slab<T> {
 
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.value.as_ref().map(|v| (Handle { index: i as u32, gen: s.gen }, v))
+            s.value.as_ref().map(|v| {
+                (
+                    Handle {
+                        index: i as u32,
+                        gen: s.gen,
+                    },
+                    v,
+                )
+            })
         })
     }
 }

@@ -27,15 +27,32 @@ fn int_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u64>> {
         };
         Some(
             v.into_iter()
-                .map(|x| x.try_into().map_err(|_| raise(ErrorKind::InvalidParameter, None, "negative offset or length")))
+                .map(|x| {
+                    x.try_into().map_err(|_| {
+                        raise(
+                            ErrorKind::InvalidParameter,
+                            None,
+                            "negative offset or length",
+                        )
+                    })
+                })
                 .collect(),
         )
     }
-    if let Some(r) = via::<u64>(obj).or_else(|| via::<i64>(obj)).or_else(|| via::<u32>(obj)).or_else(|| via::<i32>(obj)) {
+    if let Some(r) = via::<u64>(obj)
+        .or_else(|| via::<i64>(obj))
+        .or_else(|| via::<u32>(obj))
+        .or_else(|| via::<i32>(obj))
+    {
         return r;
     }
-    obj.extract::<Vec<u64>>()
-        .map_err(|_| raise(ErrorKind::InvalidParameter, None, format!("{what} must be an integer array or sequence of non-negative ints")))
+    obj.extract::<Vec<u64>>().map_err(|_| {
+        raise(
+            ErrorKind::InvalidParameter,
+            None,
+            format!("{what} must be an integer array or sequence of non-negative ints"),
+        )
+    })
 }
 
 #[pymethods]
@@ -45,27 +62,51 @@ impl Chain {
     /// next offset (the last to the end of the buffer).
     #[staticmethod]
     #[pyo3(signature = (buffer, offsets, lengths=None, copy=false))]
-    fn from_buffer(py: Python<'_>, buffer: &Bound<'_, PyAny>, offsets: &Bound<'_, PyAny>, lengths: Option<&Bound<'_, PyAny>>, copy: bool) -> PyResult<Chain> {
-        let mem = if copy { memory::copy_in(buffer, 0)?.0 } else { memory::lend(buffer, false)? };
+    fn from_buffer(
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        offsets: &Bound<'_, PyAny>,
+        lengths: Option<&Bound<'_, PyAny>>,
+        copy: bool,
+    ) -> PyResult<Chain> {
+        let mem = if copy {
+            memory::copy_in(buffer, 0)?.0
+        } else {
+            memory::lend(buffer, false)?
+        };
         let offs = int_array(offsets, "offsets")?;
         let lens: Vec<u32> = match lengths {
             Some(l) => int_array(l, "lengths")?
                 .into_iter()
-                .map(|x| u32::try_from(x).map_err(|_| raise(ErrorKind::InvalidParameter, None, "a length exceeds ULONG")))
+                .map(|x| {
+                    u32::try_from(x).map_err(|_| {
+                        raise(ErrorKind::InvalidParameter, None, "a length exceeds ULONG")
+                    })
+                })
                 .collect::<PyResult<_>>()?,
             None => {
                 let mut v = Vec::with_capacity(offs.len());
                 for (i, &o) in offs.iter().enumerate() {
                     let end = offs.get(i + 1).copied().unwrap_or(mem.len() as u64);
-                    let len = end.checked_sub(o).ok_or_else(|| raise(ErrorKind::InvalidParameter, None, "offsets must ascend when lengths are omitted"))?;
-                    v.push(u32::try_from(len).map_err(|_| raise(ErrorKind::InvalidParameter, None, "a packet exceeds ULONG"))?);
+                    let len = end.checked_sub(o).ok_or_else(|| {
+                        raise(
+                            ErrorKind::InvalidParameter,
+                            None,
+                            "offsets must ascend when lengths are omitted",
+                        )
+                    })?;
+                    v.push(u32::try_from(len).map_err(|_| {
+                        raise(ErrorKind::InvalidParameter, None, "a packet exceeds ULONG")
+                    })?);
                 }
                 v
             }
         };
         let site = caller_site(py);
         let nbls = engine::with(|e| e.heap.build_chain(&mem, &offs, &lens, None, site)).py()?;
-        Ok(Chain { head: nbls.first().copied() })
+        Ok(Chain {
+            head: nbls.first().copied(),
+        })
     }
 
     /// Builds a chain of copies of each bytes-like item (one NBL per item).
@@ -78,15 +119,24 @@ impl Chain {
             let p = p?;
             let buf = PyBuffer::<u8>::get(&p)?;
             offs.push(data.len() as u64);
-            lens.push(u32::try_from(buf.len_bytes()).map_err(|_| raise(ErrorKind::InvalidParameter, None, "packet too large"))?);
+            lens.push(
+                u32::try_from(buf.len_bytes())
+                    .map_err(|_| raise(ErrorKind::InvalidParameter, None, "packet too large"))?,
+            );
             let start = data.len();
             data.resize(start + buf.len_bytes(), 0);
             buf.copy_to_slice(py, &mut data[start..])?;
         }
         let mem = wfpsim_core::memory::Buffer::owned(data);
         let site = caller_site(py);
-        let nbls = engine::with(|e| e.heap.build_chain(&mem, &offs, &lens, None::<&[PacketMeta]>, site)).py()?;
-        Ok(Chain { head: nbls.first().copied() })
+        let nbls = engine::with(|e| {
+            e.heap
+                .build_chain(&mem, &offs, &lens, None::<&[PacketMeta]>, site)
+        })
+        .py()?;
+        Ok(Chain {
+            head: nbls.first().copied(),
+        })
     }
 
     /// The first NBL, or None for an empty chain.
@@ -104,7 +154,9 @@ impl Chain {
 
     /// The NBLs as a list (creates their Python objects).
     fn tolist(&self, py: Python<'_>) -> PyResult<Vec<Py<NetBufferList>>> {
-        let Some(h) = self.head else { return Ok(Vec::new()) };
+        let Some(h) = self.head else {
+            return Ok(Vec::new());
+        };
         engine::with(|e| {
             let ids = e.heap.chain_of(h).py()?;
             ids.into_iter().map(|n| e.nbl_obj(py, n)).collect()
@@ -113,20 +165,31 @@ impl Chain {
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let list = self.tolist(py)?;
-        pyo3::types::PyList::new(py, list)?.into_any().try_iter().map(|i| i.into_any())
+        pyo3::types::PyList::new(py, list)?
+            .into_any()
+            .try_iter()
+            .map(|i| i.into_any())
     }
 
     fn __getitem__(&self, py: Python<'_>, index: isize) -> PyResult<Py<NetBufferList>> {
         let Some(h) = self.head else {
-            return Err(pyo3::exceptions::PyIndexError::new_err("chain index out of range"));
+            return Err(pyo3::exceptions::PyIndexError::new_err(
+                "chain index out of range",
+            ));
         };
         engine::with(|e| {
             let ids = e.heap.chain_of(h).py()?;
-            let i = if index < 0 { ids.len() as isize + index } else { index };
+            let i = if index < 0 {
+                ids.len() as isize + index
+            } else {
+                index
+            };
             let id = usize::try_from(i)
                 .ok()
                 .and_then(|i| ids.get(i).copied())
-                .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("chain index out of range"))?;
+                .ok_or_else(|| {
+                    pyo3::exceptions::PyIndexError::new_err("chain index out of range")
+                })?;
             e.nbl_obj(py, id)
         })
     }
@@ -163,7 +226,10 @@ impl Chain {
         let offsets = PyArray1::from_vec(py, ex.offsets);
         let lengths = PyArray1::from_vec(py, ex.lengths);
         let _ = data.readonly();
-        PyTuple::new(py, [data.into_any(), offsets.into_any(), lengths.into_any()])
+        PyTuple::new(
+            py,
+            [data.into_any(), offsets.into_any(), lengths.into_any()],
+        )
     }
 
     /// Frees every NBL of the chain (each with the free its kind needs).
@@ -182,7 +248,12 @@ impl Chain {
     }
 
     /// Leaving a `with` block frees the NBLs still alive.
-    fn __exit__(&self, _t: Option<Bound<'_, PyAny>>, _v: Option<Bound<'_, PyAny>>, _tb: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn __exit__(
+        &self,
+        _t: Option<Bound<'_, PyAny>>,
+        _v: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         if let Some(h) = self.head {
             if engine::with(|e| e.heap.nbl_alive(h)) {
                 self.free()?;

@@ -21,7 +21,12 @@ impl Mdl {
     /// The memory is lent, not copied: writes through the MDL are seen in the buffer.
     #[staticmethod]
     #[pyo3(signature = (buffer, length=None, offset=0))]
-    pub fn allocate(py: Python<'_>, buffer: &Bound<'_, PyAny>, length: Option<usize>, offset: usize) -> PyResult<Py<Mdl>> {
+    pub fn allocate(
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        length: Option<usize>,
+        offset: usize,
+    ) -> PyResult<Py<Mdl>> {
         let mem = memory::lend(buffer, true)?;
         let length = length.unwrap_or(mem.len().saturating_sub(offset));
         let site = caller_site(py);
@@ -36,7 +41,10 @@ impl Mdl {
     pub fn zeroed(py: Python<'_>, length: usize) -> PyResult<Py<Mdl>> {
         let site = caller_site(py);
         engine::with(|e| {
-            let id = e.heap.alloc_mdl(wfpsim_core::memory::Buffer::zeroed(length), 0, length, site).py()?;
+            let id = e
+                .heap
+                .alloc_mdl(wfpsim_core::memory::Buffer::zeroed(length), 0, length, site)
+                .py()?;
             e.mdl_obj(py, id)
         })
     }
@@ -75,7 +83,10 @@ impl Mdl {
                 return Err(raise(
                     ErrorKind::InvalidParameter,
                     None,
-                    format!("ByteCount {value} exceeds the {} bytes of memory this MDL describes", m.buffer.len() - m.start),
+                    format!(
+                        "ByteCount {value} exceeds the {} bytes of memory this MDL describes",
+                        m.buffer.len() - m.start
+                    ),
                 ));
             }
             m.byte_count = value;
@@ -149,7 +160,12 @@ impl Mdl {
 
     fn __repr__(&self) -> String {
         engine::with(|e| match e.heap.mdl(self.id) {
-            Ok(m) => format!("<MDL {:#x} ByteCount={} {:?}>", self.id.to_raw(), m.byte_count, m.origin),
+            Ok(m) => format!(
+                "<MDL {:#x} ByteCount={} {:?}>",
+                self.id.to_raw(),
+                m.byte_count,
+                m.origin
+            ),
             Err(_) => format!("<MDL {:#x} (freed)>", self.id.to_raw()),
         })
     }

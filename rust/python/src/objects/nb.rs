@@ -17,7 +17,12 @@ pub struct NetBuffer {
 
 /// NdisRetreatNetBufferDataStart for one NB; `allocate` is the optional AllocateMdlHandler,
 /// called (outside the engine lock) with the requested size; it returns an MDL or None.
-pub fn retreat_one(id: NbId, delta: u32, backfill: u32, allocate: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+pub fn retreat_one(
+    id: NbId,
+    delta: u32,
+    backfill: u32,
+    allocate: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
     let Some(handler) = allocate else {
         return engine::with(|e| e.heap.retreat(id, delta, backfill)).py();
     };
@@ -34,7 +39,11 @@ pub fn retreat_one(id: NbId, delta: u32, backfill: u32, allocate: Option<&Bound<
                 ));
             }
             let mdl = got.cast::<Mdl>().map_err(|_| {
-                raise(ErrorKind::InvalidParameter, None, "the AllocateMdlHandler must return an MDL or None")
+                raise(
+                    ErrorKind::InvalidParameter,
+                    None,
+                    "the AllocateMdlHandler must return an MDL or None",
+                )
             })?;
             Some((mdl.get().id, MdlOrigin::RetreatHandler))
         }
@@ -44,7 +53,13 @@ pub fn retreat_one(id: NbId, delta: u32, backfill: u32, allocate: Option<&Bound<
 
 /// NdisAdvanceNetBufferDataStart for one NB; MDLs made by an AllocateMdlHandler are handed to
 /// `free` (the FreeMdlHandler) after the engine has unlinked them.
-pub fn advance_one(py: Python<'_>, id: NbId, delta: u32, free_mdl: bool, free: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+pub fn advance_one(
+    py: Python<'_>,
+    id: NbId,
+    delta: u32,
+    free_mdl: bool,
+    free: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
     let handed: Vec<MdlId> = engine::with(|e| {
         let r = e.heap.advance(id, delta, free_mdl, free.is_some());
         if free_mdl {
@@ -80,7 +95,16 @@ impl NetBuffer {
     ) -> PyResult<Py<NetBuffer>> {
         let site = caller_site(py);
         engine::with(|e| {
-            let id = e.heap.alloc_nb(pool.map(|p| p.get().id), mdl_chain.map(|m| m.get().id), data_offset, data_length, site).py()?;
+            let id = e
+                .heap
+                .alloc_nb(
+                    pool.map(|p| p.get().id),
+                    mdl_chain.map(|m| m.get().id),
+                    data_offset,
+                    data_length,
+                    site,
+                )
+                .py()?;
             e.nb_obj(py, id)
         })
     }
@@ -188,13 +212,24 @@ impl NetBuffer {
 
     /// Retreat the data start by `delta` bytes (NdisRetreatNetBufferDataStart); raises on failure.
     #[pyo3(signature = (delta, backfill=0, allocate=None))]
-    fn retreat(&self, delta: u32, backfill: u32, allocate: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn retreat(
+        &self,
+        delta: u32,
+        backfill: u32,
+        allocate: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         retreat_one(self.id, delta, backfill, allocate)
     }
 
     /// Advance the data start by `delta` bytes (NdisAdvanceNetBufferDataStart).
     #[pyo3(signature = (delta, free_mdl=false, free=None))]
-    fn advance(&self, py: Python<'_>, delta: u32, free_mdl: bool, free: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn advance(
+        &self,
+        py: Python<'_>,
+        delta: u32,
+        free_mdl: bool,
+        free: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         advance_one(py, self.id, delta, free_mdl, free)
     }
 
@@ -227,7 +262,11 @@ impl NetBuffer {
                     format!("the data ({len} bytes) spans several MDLs, so no single view exists; use nb.views() or nb.tobytes()"),
                 ));
             }
-            Ok((m.buffer.clone(), m.start + nb.current_mdl_offset as usize, len))
+            Ok((
+                m.buffer.clone(),
+                m.start + nb.current_mdl_offset as usize,
+                len,
+            ))
         })?;
         memory::memoryview(py, region.0, region.1, region.2)
     }
@@ -287,19 +326,34 @@ impl NetBuffer {
         align_offset: u32,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let outcome = engine::with(|e| -> PyResult<_> {
-            Ok(match e.heap.get_data_buffer(self.id, bytes_needed, align_multiple, align_offset).py()? {
-                DataBuffer::Direct { mdl, offset } => {
-                    let m = e.heap.mdl(mdl).py()?;
-                    Some((m.buffer.clone(), m.start + offset as usize))
-                }
-                _ => None,
-            })
+            Ok(
+                match e
+                    .heap
+                    .get_data_buffer(self.id, bytes_needed, align_multiple, align_offset)
+                    .py()?
+                {
+                    DataBuffer::Direct { mdl, offset } => {
+                        let m = e.heap.mdl(mdl).py()?;
+                        Some((m.buffer.clone(), m.start + offset as usize))
+                    }
+                    _ => None,
+                },
+            )
         })?;
         if let Some((buf, start)) = outcome {
-            return Ok(Some(memory::memoryview(py, buf, start, bytes_needed as usize)?.into_any()));
+            return Ok(Some(
+                memory::memoryview(py, buf, start, bytes_needed as usize)?.into_any(),
+            ));
         }
-        let enough = engine::with(|e| e.heap.nb(self.id).map(|n| n.data_length >= bytes_needed as u64)).py()?;
-        let Some(storage) = storage else { return Ok(None) };
+        let enough = engine::with(|e| {
+            e.heap
+                .nb(self.id)
+                .map(|n| n.data_length >= bytes_needed as u64)
+        })
+        .py()?;
+        let Some(storage) = storage else {
+            return Ok(None);
+        };
         if bytes_needed == 0 || !enough {
             return Ok(None);
         }
@@ -308,7 +362,10 @@ impl NetBuffer {
             return Err(raise(
                 ErrorKind::InvalidParameter,
                 None,
-                format!("Storage holds {} bytes; BytesNeeded is {bytes_needed}", mem.len()),
+                format!(
+                    "Storage holds {} bytes; BytesNeeded is {bytes_needed}",
+                    mem.len()
+                ),
             ));
         }
         let out = mem.slice_mut(0, bytes_needed as usize).py()?;
@@ -318,9 +375,24 @@ impl NetBuffer {
 
     /// NdisCopyFromNetBufferToNetBuffer into this NB: returns the bytes copied (may be fewer).
     #[pyo3(signature = (source, bytes_to_copy, destination_offset=0, source_offset=0))]
-    fn copy_from(&self, source: &Bound<'_, NetBuffer>, bytes_to_copy: u32, destination_offset: u32, source_offset: u32) -> PyResult<u32> {
+    fn copy_from(
+        &self,
+        source: &Bound<'_, NetBuffer>,
+        bytes_to_copy: u32,
+        destination_offset: u32,
+        source_offset: u32,
+    ) -> PyResult<u32> {
         let src = source.get().id;
-        engine::with(|e| e.heap.copy_nb_to_nb(self.id, destination_offset, bytes_to_copy, src, source_offset)).py()
+        engine::with(|e| {
+            e.heap.copy_nb_to_nb(
+                self.id,
+                destination_offset,
+                bytes_to_copy,
+                src,
+                source_offset,
+            )
+        })
+        .py()
     }
 
     /// The MDLs of the chain, in order.
@@ -354,7 +426,12 @@ impl NetBuffer {
 
     fn __repr__(&self) -> String {
         engine::with(|e| match e.heap.nb(self.id) {
-            Ok(n) => format!("<NET_BUFFER {:#x} DataOffset={} DataLength={}>", self.id.to_raw(), n.data_offset, n.data_length),
+            Ok(n) => format!(
+                "<NET_BUFFER {:#x} DataOffset={} DataLength={}>",
+                self.id.to_raw(),
+                n.data_offset,
+                n.data_length
+            ),
             Err(_) => format!("<NET_BUFFER {:#x} (freed)>", self.id.to_raw()),
         })
     }

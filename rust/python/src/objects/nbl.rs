@@ -58,11 +58,18 @@ impl NetBufferList {
     /// (so a later retreat by up to `backfill` allocates nothing).
     #[staticmethod]
     #[pyo3(signature = (data, backfill=0))]
-    pub fn from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>, backfill: u32) -> PyResult<Py<NetBufferList>> {
+    pub fn from_bytes(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        backfill: u32,
+    ) -> PyResult<Py<NetBufferList>> {
         let (mem, len) = memory::copy_in(data, backfill as usize)?;
         let site = caller_site(py);
         engine::with(|e| {
-            let id = e.heap.nbl_over(mem, 0, backfill as usize + len, backfill, site).py()?;
+            let id = e
+                .heap
+                .nbl_over(mem, 0, backfill as usize + len, backfill, site)
+                .py()?;
             e.nbl_obj(py, id)
         })
     }
@@ -71,7 +78,12 @@ impl NetBufferList {
     /// bytes before `offset` are headroom a retreat may use).
     #[staticmethod]
     #[pyo3(signature = (buffer, offset=0, length=None))]
-    fn from_buffer(py: Python<'_>, buffer: &Bound<'_, PyAny>, offset: u32, length: Option<usize>) -> PyResult<Py<NetBufferList>> {
+    fn from_buffer(
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        offset: u32,
+        length: Option<usize>,
+    ) -> PyResult<Py<NetBufferList>> {
         let mem = memory::lend(buffer, false)?;
         let total = mem.len();
         let end = match length {
@@ -79,7 +91,11 @@ impl NetBufferList {
             None => total,
         };
         if end > total || offset as usize > total {
-            return Err(raise(ErrorKind::InvalidParameter, None, format!("window {offset}..{end} exceeds the {total}-byte buffer")));
+            return Err(raise(
+                ErrorKind::InvalidParameter,
+                None,
+                format!("window {offset}..{end} exceeds the {total}-byte buffer"),
+            ));
         }
         let site = caller_site(py);
         engine::with(|e| {
@@ -129,10 +145,23 @@ impl NetBufferList {
     /// NdisAllocateNetBufferList(PoolHandle, ContextSize, ContextBackFill).
     #[staticmethod]
     #[pyo3(signature = (pool=None, context_size=0, context_backfill=0))]
-    fn allocate(py: Python<'_>, pool: Option<&Bound<'_, Pool>>, context_size: u16, context_backfill: u16) -> PyResult<Py<NetBufferList>> {
+    fn allocate(
+        py: Python<'_>,
+        pool: Option<&Bound<'_, Pool>>,
+        context_size: u16,
+        context_backfill: u16,
+    ) -> PyResult<Py<NetBufferList>> {
         let site = caller_site(py);
         engine::with(|e| {
-            let id = e.heap.alloc_nbl(pool.map(|p| p.get().id), context_size, context_backfill, site).py()?;
+            let id = e
+                .heap
+                .alloc_nbl(
+                    pool.map(|p| p.get().id),
+                    context_size,
+                    context_backfill,
+                    site,
+                )
+                .py()?;
             e.nbl_obj(py, id)
         })
     }
@@ -213,7 +242,9 @@ impl NetBufferList {
     fn parent(&self, py: Python<'_>) -> PyResult<Option<Py<NetBufferList>>> {
         engine::with(|e| {
             let n = e.heap.nbl(self.id).py()?.parent;
-            n.filter(|p| e.heap.nbl_alive(*p)).map(|x| e.nbl_obj(py, x)).transpose()
+            n.filter(|p| e.heap.nbl_alive(*p))
+                .map(|x| e.nbl_obj(py, x))
+                .transpose()
         })
     }
 
@@ -243,7 +274,11 @@ impl NetBufferList {
     #[setter(Status)]
     fn set_status(&self, value: i64) -> PyResult<()> {
         if !(-0x8000_0000..=0xFFFF_FFFF).contains(&value) {
-            return Err(raise(ErrorKind::InvalidParameter, None, format!("Status {value:#x} is not a 32-bit status")));
+            return Err(raise(
+                ErrorKind::InvalidParameter,
+                None,
+                format!("Status {value:#x} is not a 32-bit status"),
+            ));
         }
         engine::with(|e| e.heap.nbl_mut(self.id).map(|n| n.status = value as u32)).py()
     }
@@ -300,7 +335,10 @@ impl NetBufferList {
     /// `NET_BUFFER_LIST_CONTEXT_DATA_SIZE`: the head block's Size (used + unused), 0 without context.
     #[getter]
     fn context_size(&self) -> PyResult<u16> {
-        Ok(engine::with(|e| e.heap.context_region(self.id)).py()?.map(|r| r.3).unwrap_or(0))
+        Ok(engine::with(|e| e.heap.context_region(self.id))
+            .py()?
+            .map(|r| r.3)
+            .unwrap_or(0))
     }
 
     /// NdisAllocateNetBufferListContext.
@@ -326,7 +364,9 @@ impl NetBufferList {
     /// The first NB's data as a zero-copy view (see `NetBuffer.data`).
     #[getter]
     fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let first = self.first_net_buffer(py)?.ok_or_else(|| raise(ErrorKind::InvalidState, None, "this NBL has no NET_BUFFER"))?;
+        let first = self
+            .first_net_buffer(py)?
+            .ok_or_else(|| raise(ErrorKind::InvalidState, None, "this NBL has no NET_BUFFER"))?;
         first.bind(py).getattr("data")
     }
 
@@ -349,7 +389,14 @@ impl NetBufferList {
 
     /// Retreat every NB (NdisRetreatNetBufferListDataStart); unchanged on failure.
     #[pyo3(signature = (delta, backfill=0, allocate=None, free=None))]
-    fn retreat(&self, py: Python<'_>, delta: u32, backfill: u32, allocate: Option<&Bound<'_, PyAny>>, free: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn retreat(
+        &self,
+        py: Python<'_>,
+        delta: u32,
+        backfill: u32,
+        allocate: Option<&Bound<'_, PyAny>>,
+        free: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         if allocate.is_none() {
             return engine::with(|e| e.heap.retreat_nbl(self.id, delta, backfill)).py();
         }
@@ -367,7 +414,13 @@ impl NetBufferList {
 
     /// Advance every NB (NdisAdvanceNetBufferListDataStart).
     #[pyo3(signature = (delta, free_mdl=false, free=None))]
-    fn advance(&self, py: Python<'_>, delta: u32, free_mdl: bool, free: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn advance(
+        &self,
+        py: Python<'_>,
+        delta: u32,
+        free_mdl: bool,
+        free: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         if free.is_none() {
             return engine::with(|e| {
                 let r = e.heap.advance_nbl(self.id, delta, free_mdl);
@@ -386,10 +439,19 @@ impl NetBufferList {
     /// the clone's ParentNetBufferList is this NBL and ChildRefCount rises. `wfp=False` is
     /// NdisAllocateCloneNetBufferList with `flags`; `copy_info` also copies the OOB slots.
     #[pyo3(signature = (wfp=true, flags=0, copy_info=false))]
-    fn clone(&self, py: Python<'_>, wfp: bool, flags: u32, copy_info: bool) -> PyResult<Py<NetBufferList>> {
+    fn clone(
+        &self,
+        py: Python<'_>,
+        wfp: bool,
+        flags: u32,
+        copy_info: bool,
+    ) -> PyResult<Py<NetBufferList>> {
         let site = caller_site(py);
         engine::with(|e| {
-            let id = e.heap.clone_nbl(self.id, flags, wfp, copy_info, site).py()?;
+            let id = e
+                .heap
+                .clone_nbl(self.id, flags, wfp, copy_info, site)
+                .py()?;
             e.nbl_obj(py, id)
         })
     }
@@ -398,12 +460,16 @@ impl NetBufferList {
     fn split(&self, py: Python<'_>) -> PyResult<Chain> {
         let site = caller_site(py);
         let parts = engine::with(|e| e.heap.split_nbl(self.id, site)).py()?;
-        Ok(Chain { head: parts.first().copied() })
+        Ok(Chain {
+            head: parts.first().copied(),
+        })
     }
 
     /// The chain that starts at this NBL (walks `Next`).
     fn chain(&self) -> Chain {
-        Chain { head: Some(self.id) }
+        Chain {
+            head: Some(self.id),
+        }
     }
 
     /// FwpsReferenceNetBufferList0.
@@ -462,7 +528,12 @@ impl NetBufferList {
     }
 
     /// Leaving a `with` block frees the NBL unless it was already freed.
-    fn __exit__(&self, _t: Option<Bound<'_, PyAny>>, _v: Option<Bound<'_, PyAny>>, _tb: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn __exit__(
+        &self,
+        _t: Option<Bound<'_, PyAny>>,
+        _v: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         if engine::with(|e| e.heap.nbl_alive(self.id)) {
             Self::free_any(self.id)?;
         }

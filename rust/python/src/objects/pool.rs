@@ -15,16 +15,32 @@ impl Pool {
     /// A NET_BUFFER_LIST pool (`NET_BUFFER_LIST_POOL_PARAMETERS`).
     #[staticmethod]
     #[pyo3(signature = (protocol_id=0, allocate_net_buffer=true, context_size=0, data_size=0, tag=0))]
-    fn net_buffer_list(protocol_id: u8, allocate_net_buffer: bool, context_size: u16, data_size: u32, tag: u32) -> PyResult<Pool> {
-        let p = CorePool::NetBufferList { protocol_id, allocate_net_buffer, context_size, data_size, tag };
-        engine::with(|e| e.heap.alloc_pool(p)).py().map(|id| Pool { id })
+    fn net_buffer_list(
+        protocol_id: u8,
+        allocate_net_buffer: bool,
+        context_size: u16,
+        data_size: u32,
+        tag: u32,
+    ) -> PyResult<Pool> {
+        let p = CorePool::NetBufferList {
+            protocol_id,
+            allocate_net_buffer,
+            context_size,
+            data_size,
+            tag,
+        };
+        engine::with(|e| e.heap.alloc_pool(p))
+            .py()
+            .map(|id| Pool { id })
     }
 
     /// A NET_BUFFER pool (`NET_BUFFER_POOL_PARAMETERS`).
     #[staticmethod]
     #[pyo3(signature = (data_size=0, tag=0))]
     fn net_buffer(data_size: u32, tag: u32) -> PyResult<Pool> {
-        engine::with(|e| e.heap.alloc_pool(CorePool::NetBuffer { data_size, tag })).py().map(|id| Pool { id })
+        engine::with(|e| e.heap.alloc_pool(CorePool::NetBuffer { data_size, tag }))
+            .py()
+            .map(|id| Pool { id })
     }
 
     /// NdisFreeNetBufferListPool / NdisFreeNetBufferPool: only when nothing from it is allocated.
@@ -55,6 +71,12 @@ impl Pool {
     }
 
     fn __repr__(&self) -> String {
-        engine::with(|e| format!("<Pool {:#x} {:?}>", self.id.to_raw(), e.heap.pool(self.id).ok()))
+        engine::with(|e| {
+            format!(
+                "<Pool {:#x} {:?}>",
+                self.id.to_raw(),
+                e.heap.pool(self.id).ok()
+            )
+        })
     }
 }

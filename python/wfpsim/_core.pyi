@@ -6,7 +6,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-
 BytesLike = Any  # bytes, bytearray, memoryview, numpy uint8 (buffer protocol)
 AllocateMdlHandler = Callable[[int], Mdl | None]
 FreeMdlHandler = Callable[[Mdl], None]
@@ -120,7 +119,9 @@ class NetBufferList:
     @staticmethod
     def from_bytes(data: BytesLike, backfill: int = 0) -> NetBufferList: ...
     @staticmethod
-    def from_buffer(buffer: BytesLike, offset: int = 0, length: int | None = None) -> NetBufferList: ...
+    def from_buffer(
+        buffer: BytesLike, offset: int = 0, length: int | None = None
+    ) -> NetBufferList: ...
     @staticmethod
     def from_buffers(items: Iterable[NetBuffer | BytesLike]) -> NetBufferList: ...
     @staticmethod

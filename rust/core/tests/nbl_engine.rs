@@ -315,7 +315,7 @@ fn split_makes_single_nb_clones_sharing_memory() {
         assert_eq!(h.nb_bytes(nbs[0]).unwrap(), want);
     }
     assert_eq!(
-        h.nbs_of(nbl).unwrap(),
+        h.nbs_of(nbl).unwrap().to_vec(),
         vec![nb1, nb2],
         "the original is intact"
     );
@@ -356,4 +356,32 @@ impl WriteAt for wfpsim_core::bytes::Pieces<'_> {
         use wfpsim_core::bytes::Segmented;
         assert_eq!(self.write_at(off, data), data.len());
     }
+}
+
+/// Prints (never asserts) the per-packet cost of the batch path: `cargo test --release -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn batch_cost_probe() {
+    let mut h = Heap::new();
+    let n = 100_000usize;
+    let buf = Buffer::owned(vec![0u8; n * 100]);
+    let offsets: Vec<u64> = (0..n as u64).map(|i| i * 100).collect();
+    let lengths = vec![100u32; n];
+    let t = std::time::Instant::now();
+    let nbls = h.build_chain(&buf, &offsets, &lengths, None, 0).unwrap();
+    let t1 = t.elapsed();
+    h.retreat_chain(nbls[0], 14, 0).unwrap();
+    let t2 = t.elapsed();
+    h.advance_chain(nbls[0], 14, true).unwrap();
+    let t3 = t.elapsed();
+    h.free_chain(nbls[0]).unwrap();
+    let t4 = t.elapsed();
+    let per = |d: std::time::Duration| d.as_nanos() as f64 / n as f64;
+    println!(
+        "per packet: build {:.0} ns, retreat {:.0} ns, advance {:.0} ns, free {:.0} ns",
+        per(t1),
+        per(t2 - t1),
+        per(t3 - t2),
+        per(t4 - t3)
+    );
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Heap, Mdl, MdlId, MdlOrigin, SiteId, MDL_SOURCE_IS_NONPAGED_POOL};
+use super::{Heap, Mdl, MdlId, MdlOrigin, SiteId, SmallIds, MDL_SOURCE_IS_NONPAGED_POOL};
 use crate::error::{Error, ErrorKind, Result};
 use crate::memory::Buffer;
 use crate::status::STATUS_INVALID_PARAMETER;
@@ -83,8 +83,8 @@ impl Heap {
     }
 
     /// MDLs of a chain in order, checking every link (stale links and cycles are errors).
-    pub fn mdl_chain(&self, first: Option<MdlId>) -> Result<Vec<MdlId>> {
-        let mut out = Vec::new();
+    pub fn mdl_chain(&self, first: Option<MdlId>) -> Result<SmallIds<MdlId>> {
+        let mut out = SmallIds::new();
         let mut cur = first;
         while let Some(id) = cur {
             if out.len() > self.mdls.live() {
@@ -99,8 +99,16 @@ impl Heap {
     /// Σ ByteCount over a chain: the T of invariant I1.
     pub fn chain_capacity(&self, first: Option<MdlId>) -> Result<u64> {
         let mut total = 0u64;
-        for id in self.mdl_chain(first)? {
-            total += self.mdl(id)?.byte_count as u64;
+        let mut cur = first;
+        let mut steps = 0usize;
+        while let Some(id) = cur {
+            let m = self.mdl(id)?;
+            total += m.byte_count as u64;
+            cur = m.next;
+            steps += 1;
+            if steps > self.mdls.live() {
+                return Err(Error::state(None, "MDL chain has a cycle (Mdl.Next loops)"));
+            }
         }
         Ok(total)
     }

@@ -15,6 +15,8 @@ pub use slab::Handle;
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::memory::Buffer;
 use slab::Slab;
@@ -49,6 +51,9 @@ pub const NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS: u32 = 0x2;
 pub const MDL_SOURCE_IS_NONPAGED_POOL: u16 = 0x0004;
 /// Largest `DataLength` an NB can carry (`ULONG`, invariant I5).
 pub const MAX_DATA_LENGTH: u64 = 0xFFFF_FFFF;
+
+/// A short list of handles kept inline (NBs of an NBL, MDLs of a chain).
+pub type SmallIds<T> = SmallVec<[T; 4]>;
 
 /// Where an allocation was made (an interned Python stack line); 0 = unknown.
 pub type SiteId = u32;
@@ -311,9 +316,10 @@ impl Heap {
         self.nbls.contains(id.0)
     }
 
-    /// NBs of an NBL in order (walks `Next`; a cycle is reported, not looped on).
-    pub fn nbs_of(&self, nbl: NblId) -> Result<Vec<NbId>> {
-        let mut out = Vec::new();
+    /// NBs of an NBL in order (walks `Next`; a cycle is reported, not looped on). Inline
+    /// storage: the common one-NB NBL allocates nothing.
+    pub fn nbs_of(&self, nbl: NblId) -> Result<SmallIds<NbId>> {
+        let mut out = SmallIds::new();
         let mut cur = self.nbl(nbl)?.first_nb;
         while let Some(nb) = cur {
             if out.len() > self.nbs.live() {

@@ -205,48 +205,60 @@ impl Heap {
         }
     }
 
-    /// Checks I1–I4 of an NB as handed to an API (Driver-Verifier style).
+    /// Checks I1–I4 of an NB as handed to an API (Driver-Verifier style), in one pass over
+    /// the chain without allocating.
     pub fn validate_nb(&self, id: NbId) -> Result<()> {
         let nb = self.nb(id)?;
-        self.check_window(nb.mdl_chain, nb.data_offset, nb.data_length)?;
-        let Some(cur) = nb.current_mdl else {
-            if nb.mdl_chain.is_some() {
-                return Err(Error::invalid(
-                    STATUS_INVALID_PARAMETER,
-                    "CurrentMdl is NULL but MdlChain is not (I2)",
-                ));
+        let bad = |msg: String| Err(Error::invalid(STATUS_INVALID_PARAMETER, msg));
+        if nb.data_length > MAX_DATA_LENGTH {
+            return bad(format!("DataLength {} exceeds ULONG (I5)", nb.data_length));
+        }
+        let Some(first) = nb.mdl_chain else {
+            if nb.data_offset != 0 || nb.data_length != 0 {
+                return bad("MdlChain is NULL, so DataOffset and DataLength must be 0 (I4)".into());
+            }
+            if nb.current_mdl.is_some() {
+                return bad("CurrentMdl is set but MdlChain is NULL (I2)".into());
             }
             return Ok(());
         };
-        let mut before = 0u64;
-        let mut found = false;
-        for m in self.mdl_chain(nb.mdl_chain)? {
-            if m == cur {
+        let Some(cur) = nb.current_mdl else {
+            return bad("CurrentMdl is NULL but MdlChain is not (I2)".into());
+        };
+        let (mut total, mut before, mut found) = (0u64, 0u64, false);
+        let mut walk = Some(first);
+        let mut steps = 0usize;
+        while let Some(m) = walk {
+            let mdl = self.mdl(m)?;
+            if m == cur && !found {
                 found = true;
-                break;
+                before = total;
+                if nb.current_mdl_offset > mdl.byte_count {
+                    return bad("CurrentMdlOffset exceeds CurrentMdl's ByteCount (I3)".into());
+                }
             }
-            before += self.mdl(m)?.byte_count as u64;
+            total += mdl.byte_count as u64;
+            walk = mdl.next;
+            steps += 1;
+            if steps > self.mdls.live() {
+                return Err(Error::state(None, "MDL chain has a cycle (Mdl.Next loops)"));
+            }
+        }
+        if nb.data_offset as u64 + nb.data_length > total {
+            return bad(format!(
+                "DataOffset {} + DataLength {} exceeds the MDL chain's {total} bytes (I1)",
+                nb.data_offset, nb.data_length
+            ));
         }
         if !found {
-            return Err(Error::invalid(
-                STATUS_INVALID_PARAMETER,
-                "CurrentMdl is not in the NB's MdlChain (I2)",
-            ));
-        }
-        if nb.current_mdl_offset > self.mdl(cur)?.byte_count {
-            return Err(Error::invalid(
-                STATUS_INVALID_PARAMETER,
-                "CurrentMdlOffset exceeds CurrentMdl's ByteCount (I3)",
-            ));
+            return bad("CurrentMdl is not in the NB's MdlChain (I2)".into());
         }
         if before + nb.current_mdl_offset as u64 != nb.data_offset as u64 {
-            return Err(Error::invalid(
-                STATUS_INVALID_PARAMETER,
-                format!(
-                    "CurrentMdl/CurrentMdlOffset ({} bytes in) disagree with DataOffset {} (I2): call NdisAdjustNetBufferCurrentMdl after changing DataOffset",
-                    before + nb.current_mdl_offset as u64,
-                    nb.data_offset
-                ),
+            return bad(format!(
+                "CurrentMdl/CurrentMdlOffset ({} bytes in) disagree with DataOffset {} (I2): \
+                 call NdisAdjustNetBufferCurrentMdl after changing DataOffset",
+                before + nb.current_mdl_offset as u64,
+                nb.data_offset
             ));
         }
         Ok(())
@@ -298,7 +310,19 @@ impl Heap {
         backfill: u32,
         front: Option<(MdlId, MdlOrigin)>,
     ) -> Result<()> {
-        match self.retreat_check(id, delta, backfill)? {
+        let need = self.retreat_check(id, delta, backfill)?;
+        self.apply_retreat(id, delta, need, front)
+    }
+
+    /// Applies a retreat whose need `retreat_check` just computed.
+    fn apply_retreat(
+        &mut self,
+        id: NbId,
+        delta: u32,
+        need: RetreatNeed,
+        front: Option<(MdlId, MdlOrigin)>,
+    ) -> Result<()> {
+        match need {
             RetreatNeed::InPlace => {
                 let nb = self.nb_mut(id)?;
                 nb.data_offset -= delta;
@@ -340,7 +364,8 @@ impl Heap {
 
     /// NdisRetreatNetBufferDataStart with NDIS's default allocator (grants exactly the request).
     pub fn retreat(&mut self, id: NbId, delta: u32, backfill: u32) -> Result<()> {
-        let front = match self.retreat_check(id, delta, backfill)? {
+        let need = self.retreat_check(id, delta, backfill)?;
+        let front = match need {
             RetreatNeed::InPlace => None,
             RetreatNeed::Allocate { request, .. } => {
                 let site = self.nb(id)?.site;
@@ -354,7 +379,7 @@ impl Heap {
                 Some((mdl, MdlOrigin::RetreatDefault))
             }
         };
-        let result = self.retreat_apply(id, delta, backfill, front);
+        let result = self.apply_retreat(id, delta, need, front);
         if result.is_err() {
             if let Some((mdl, _)) = front {
                 let _ = self.mdls.remove(mdl.0);

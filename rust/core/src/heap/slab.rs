@@ -87,13 +87,17 @@ impl<T> Slab<T> {
     }
 
     pub fn get_mut(&mut self, h: Handle) -> Result<&mut T> {
-        let err = self.stale(h);
-        match self.slots.get_mut(h.index as usize) {
-            Some(Slot {
-                gen,
-                value: Some(v),
-            }) if *gen == h.gen => Ok(v),
-            _ => Err(err),
+        let ok = matches!(self.slots.get(h.index as usize), Some(Slot { gen, value: Some(_) }) if *gen == h.gen);
+        if !ok {
+            return Err(self.stale(h));
+        }
+        match self
+            .slots
+            .get_mut(h.index as usize)
+            .and_then(|s| s.value.as_mut())
+        {
+            Some(v) => Ok(v),
+            None => Err(Error::new(ErrorKind::UseAfterFree, None, "use after free")),
         }
     }
 

@@ -29,7 +29,7 @@ fn check_slot(index: usize) -> PyResult<()> {
 
 impl NetBufferList {
     fn nbs(&self) -> PyResult<Vec<NbId>> {
-        engine::with(|e| e.heap.nbs_of(self.id)).py()
+        engine::with(|e| e.heap.nbs_of(self.id).map(|v| v.to_vec())).py()
     }
 
     /// Frees with the function its kind needs, and forgets the Python objects that went with it.

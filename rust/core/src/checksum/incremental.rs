@@ -9,7 +9,7 @@
 //! * a UDP checksum: as a checksum, but stored 0 ("no checksum") stays 0 and a result of 0 is
 //!   stored as `0xFFFF` (RFC 768).
 
-use super::sum::{ones_add, ones_sum};
+use super::sum::{fold, ones_add};
 
 /// RFC 1624 eqn 3 for one 16-bit word `old` → `new` covered by checksum `hc`.
 #[inline]
@@ -33,12 +33,27 @@ pub const fn update32(hc: u16, old: u32, new: u32) -> u16 {
 /// so its bytes pair with the neighbours' and its contribution is byte-swapped (§1.2).
 #[inline]
 pub fn delta<const N: usize>(old: &[u8; N], new: &[u8; N], odd_offset: bool) -> u16 {
-    let d = ones_add(!ones_sum(old), ones_sum(new));
+    let d = ones_add(!small_sum(old), small_sum(new));
     if odd_offset {
         d.swap_bytes()
     } else {
         d
     }
+}
+
+/// Sum of a short fixed-size field: unrolled at compile time, no kernel call.
+#[inline(always)]
+fn small_sum<const N: usize>(b: &[u8; N]) -> u16 {
+    let mut acc = 0u64;
+    let mut i = 0;
+    while i + 1 < N {
+        acc += u64::from(u16::from_be_bytes([b[i], b[i + 1]]));
+        i += 2;
+    }
+    if N % 2 == 1 {
+        acc += u64::from(b[N - 1]) << 8;
+    }
+    fold(acc)
 }
 
 /// Applies a delta to a stored checksum (RFC 1624 eqn 3 form).

@@ -2,6 +2,7 @@
 //! (`fix`), and what a NIC does with an offloaded send (`complete_offload`), `checksums.md §7`.
 
 use super::layout::{layout, Layout};
+use super::patch::Patch;
 use super::summary::ParseSummary;
 use crate::bytes::Segmented;
 use crate::checksum::{ones_add, ones_sum, ones_sum_segmented, ChecksumInfo};
@@ -54,7 +55,7 @@ pub fn fix_at<S: Segmented + ?Sized>(
     let lay = layout(&*data, ip_offset)?;
     let ip = if lay.v6 || !lay.ip_header_present {
         FixAction::Untouched
-    } else if info.transmit_active() && info.ip_header_offloaded() {
+    } else if info.ip_header_offloaded() {
         put16(data, lay.base + CHECKSUM_OFFSET, 0)?;
         FixAction::Cleared
     } else {
@@ -180,15 +181,8 @@ fn ipv4_header_checksum<S: Segmented + ?Sized>(data: &S, lay: &Layout) -> Result
 }
 
 /// Writes a big-endian u16; fails if the bytes are not all there.
-pub(crate) fn put16<S: Segmented + ?Sized>(data: &mut S, at: usize, v: u16) -> Result<()> {
-    if data.write_at(at, &v.to_be_bytes()) == 2 {
-        Ok(())
-    } else {
-        Err(too_short(
-            "checksum field",
-            2,
-            data.total_len().saturating_sub(at),
-            at,
-        ))
-    }
+fn put16<S: Segmented + ?Sized>(data: &mut S, at: usize, v: u16) -> Result<()> {
+    let mut p = Patch::new();
+    p.put16(at, v);
+    p.apply(data)
 }

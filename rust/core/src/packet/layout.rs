@@ -83,6 +83,7 @@ impl Layout {
 }
 
 /// Parses the IP header at `base` (version from its first nibble).
+#[inline]
 pub(crate) fn layout<S: Segmented + ?Sized>(data: &S, base: usize) -> Result<Layout> {
     let r = Reader::new(data);
     let Some(first) = r.u8(base) else {
@@ -116,6 +117,7 @@ fn to_u32(v: usize) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+#[inline]
 fn layout_v4<S: Segmented + ?Sized>(r: &Reader<'_, S>, base: usize) -> Result<Layout> {
     let avail = r.len().saturating_sub(base);
     let Some(h) = r.array::<20>(base) else {

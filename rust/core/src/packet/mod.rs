@@ -14,6 +14,8 @@
 mod fix;
 mod layout;
 pub mod nat;
+mod nat_fast;
+mod patch;
 mod seed;
 mod summary;
 mod verify;

@@ -7,8 +7,9 @@
 //! the seed does not cover ports); an IPv4 header checksum left for the NIC is not touched;
 //! a UDP-over-IPv4 checksum of 0 ("none") stays 0.
 
-use super::fix::put16;
 use super::layout::{layout, Layout};
+use super::nat_fast::{address_v4, on_first_piece, port_v4, ttl_v4};
+use super::patch::Patch;
 use crate::bytes::Segmented;
 use crate::checksum::incremental::{apply_delta, delta, update_udp};
 use crate::checksum::{ones_add, ChecksumInfo};
@@ -100,13 +101,15 @@ fn update_field<S: Segmented + ?Sized, const N: usize>(
         )
     })?;
     let d = delta(&old, new, field_offset % 2 == 1);
-    put(data, field_offset, new)?;
-    put16(data, checksum_offset, apply(kind, stored, d))?;
+    let mut p = Patch::new();
+    p.put(field_offset, new);
+    p.put16(checksum_offset, apply(kind, stored, d));
+    p.apply(data)?;
     Ok(old)
 }
 
 #[inline]
-fn apply(kind: FieldKind, stored: u16, d: u16) -> u16 {
+pub(super) fn apply(kind: FieldKind, stored: u16, d: u16) -> u16 {
     match kind {
         FieldKind::Checksum => apply_delta(stored, d),
         FieldKind::UdpChecksum => update_udp(stored, d),
@@ -125,6 +128,11 @@ pub fn rewrite_address<S: Segmented + ?Sized>(
     new: &[u8],
     info: ChecksumInfo,
 ) -> Result<()> {
+    if let Ok(a) = <&[u8; 4]>::try_from(new) {
+        if on_first_piece(data, |p| address_v4(p, which, a, info)).is_some() {
+            return Ok(());
+        }
+    }
     let lay = layout(&*data, 0)?;
     match (lay.v6, <[u8; 4]>::try_from(new), <[u8; 16]>::try_from(new)) {
         (false, Ok(a), _) => rewrite_v4(data, &lay, which, &a, info),
@@ -158,14 +166,15 @@ fn rewrite_v4<S: Segmented + ?Sized>(
     let hc = r.u16(CHECKSUM_OFFSET).unwrap_or(0);
     let l4 = l4_field(&r, lay, info)?;
     let d = delta(&old, new, false);
-    put(data, at, new)?;
+    let mut p = Patch::new();
+    p.put(at, new);
     if !info.ip_header_offloaded() {
-        put16(data, CHECKSUM_OFFSET, apply_delta(hc, d))?;
+        p.put16(CHECKSUM_OFFSET, apply_delta(hc, d));
     }
     if let Some((field, stored, kind)) = l4 {
-        put16(data, field, apply(kind, stored, d))?;
+        p.put16(field, apply(kind, stored, d));
     }
-    Ok(())
+    p.apply(data)
 }
 
 fn rewrite_v6<S: Segmented + ?Sized>(
@@ -188,11 +197,12 @@ fn rewrite_v6<S: Segmented + ?Sized>(
     } else {
         None
     };
-    put(data, at, new)?;
+    let mut p = Patch::new();
+    p.put(at, new);
     if let Some((field, stored, kind)) = l4 {
-        put16(data, field, apply(kind, stored, delta(&old, new, false)))?;
+        p.put16(field, apply(kind, stored, delta(&old, new, false)));
     }
-    Ok(())
+    p.apply(data)
 }
 
 /// The L4 checksum field an address change must repair, if any: TCP/UDP (and ICMPv6) whose
@@ -231,6 +241,9 @@ pub fn rewrite_port<S: Segmented + ?Sized>(
     new: u16,
     info: ChecksumInfo,
 ) -> Result<u16> {
+    if let Some(old) = on_first_piece(data, |p| port_v4(p, which, new, info)) {
+        return Ok(old);
+    }
     let lay = layout(&*data, 0)?;
     let r = Reader::new(&*data);
     if !matches!(lay.l4_proto, protocol::TCP | protocol::UDP) {
@@ -257,18 +270,23 @@ pub fn rewrite_port<S: Segmented + ?Sized>(
         };
     let old = r.u16(at).unwrap_or(0);
     let stored = r.u16(field).unwrap_or(0);
-    put16(data, at, new)?;
+    let mut p = Patch::new();
+    p.put16(at, new);
     let kind = field_kind(&lay, info);
     if kind != FieldKind::Seed {
         let d = delta(&old.to_be_bytes(), &new.to_be_bytes(), false);
-        put16(data, field, apply(kind, stored, d))?;
+        p.put16(field, apply(kind, stored, d));
     }
+    p.apply(data)?;
     Ok(old)
 }
 
 /// Decrements the IPv4 TTL (repairing the header checksum unless the NIC computes it) or the
 /// IPv6 Hop Limit; returns the new value. Fails if it is already 0.
 pub fn decrement_ttl<S: Segmented + ?Sized>(data: &mut S, info: ChecksumInfo) -> Result<u8> {
+    if let Some(ttl) = on_first_piece(data, |p| ttl_v4(p, info)) {
+        return Ok(ttl);
+    }
     let lay = layout(&*data, 0)?;
     let r = Reader::new(&*data);
     let at = if lay.v6 { HOP_LIMIT_OFFSET } else { TTL_OFFSET };
@@ -282,24 +300,13 @@ pub fn decrement_ttl<S: Segmented + ?Sized>(data: &mut S, info: ChecksumInfo) ->
         ));
     }
     let hc = r.u16(CHECKSUM_OFFSET).unwrap_or(0);
-    put(data, at, &[ttl - 1])?;
+    let mut p = Patch::new();
+    p.put(at, &[ttl - 1]);
     if !lay.v6 && !info.ip_header_offloaded() {
         // TTL is the high byte of the word [TTL, Protocol] at offset 8.
         let d = delta(&[ttl, proto], &[ttl - 1, proto], false);
-        put16(data, CHECKSUM_OFFSET, apply_delta(hc, d))?;
+        p.put16(CHECKSUM_OFFSET, apply_delta(hc, d));
     }
+    p.apply(data)?;
     Ok(ttl - 1)
-}
-
-fn put<S: Segmented + ?Sized>(data: &mut S, at: usize, bytes: &[u8]) -> Result<()> {
-    if data.write_at(at, bytes) == bytes.len() {
-        Ok(())
-    } else {
-        Err(too_short(
-            "field",
-            bytes.len(),
-            data.total_len().saturating_sub(at),
-            at,
-        ))
-    }
 }

@@ -87,7 +87,7 @@ fn ip_verdict<S: Segmented + ?Sized>(data: &S, lay: &Layout, info: ChecksumInfo)
     }
     match ones_sum_segmented(data, lay.base, lay.ip_hlen) {
         Ok(0xFFFF) => Verdict::Valid,
-        Ok(_) if info.transmit_active() && info.ip_header_offloaded() => Verdict::OffloadPartial,
+        Ok(_) if info.ip_header_offloaded() => Verdict::OffloadPartial,
         Ok(_) => Verdict::Invalid,
         Err(_) => Verdict::NotCheckable,
     }

@@ -29,11 +29,11 @@ impl<'a, S: Segmented + ?Sized> Reader<'a, S> {
     #[inline]
     pub(crate) fn array<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         let end = off.checked_add(N)?;
-        let mut out = [0u8; N];
-        if let Some(s) = self.first.get(off..end) {
-            out.copy_from_slice(s);
-            return Some(out);
+        // A fixed-size conversion compiles to plain loads (a slice copy would call memmove).
+        if let Some(Ok(a)) = self.first.get(off..end).map(<[u8; N]>::try_from) {
+            return Some(a);
         }
+        let mut out = [0u8; N];
         if end > self.len {
             return None;
         }

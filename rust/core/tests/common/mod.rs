@@ -1,6 +1,9 @@
 //! Packet builders and piece splitting shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod capture;
+pub mod json;
+
 use wfpsim_core::bytes::Pieces;
 use wfpsim_core::checksum::internet_checksum;
 

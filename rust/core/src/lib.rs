@@ -4,10 +4,13 @@
 //! Spec references (`nbl.md §7.1`) point into `shared/spec/`.
 
 pub mod bytes;
+pub mod checksum;
 pub mod error;
 pub mod heap;
 pub mod memory;
+pub mod packet;
 pub mod status;
+pub mod wire;
 
 pub use error::{Error, ErrorKind, Result};
 pub use heap::{Heap, MdlId, NbId, NblId};

@@ -10,16 +10,27 @@ Two faces over one Rust engine:
 from __future__ import annotations
 
 from wfpsim._core import (  # noqa: I001  (errors must be importable before the extension raises)
+    BatchFix,
+    BatchVerdicts,
     Chain,
+    ChecksumVerdicts,
+    FixReport,
     Mdl,
     NetBuffer,
     NetBufferList,
+    ParseSummary,
     Pool,
+    checksum_update16,
+    checksum_update32,
     fail_allocations,
+    internet_checksum,
     leak_report,
     live_counts,
+    ones_sum,
+    pseudo_header_sum,
     set_site_tracking,
 )
+from wfpsim.checksums import ChecksumInfo, Verdict
 from wfpsim.errors import (
     CaptureError,
     ContractViolation,
@@ -48,7 +59,19 @@ def chain_from_packets(packets) -> Chain:
 
 
 __all__ = [
+    "BatchFix",
+    "BatchVerdicts",
     "Chain",
+    "ChecksumInfo",
+    "ChecksumVerdicts",
+    "FixReport",
+    "ParseSummary",
+    "Verdict",
+    "checksum_update16",
+    "checksum_update32",
+    "internet_checksum",
+    "ones_sum",
+    "pseudo_header_sum",
     "Mdl",
     "NetBuffer",
     "NetBufferList",

@@ -1,6 +1,7 @@
 //! `wfpsim._core`: the thin pyo3 skin over `wfpsim-core`. It converts types and errors and
 //! releases the GIL around long work; every rule lives in the core crate.
 
+mod checksums;
 mod engine;
 mod errors;
 mod memory;
@@ -61,6 +62,17 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<objects::Chain>()?;
     m.add_class::<objects::Pool>()?;
     m.add_class::<memory::PacketView>()?;
+    m.add_class::<checksums::ParseSummary>()?;
+    m.add_class::<checksums::ChecksumVerdicts>()?;
+    m.add_class::<checksums::FixReportPy>()?;
+    m.add_class::<checksums::BatchVerdicts>()?;
+    m.add_class::<checksums::BatchFix>()?;
+    m.add_function(wrap_pyfunction!(checksums::internet_checksum, m)?)?;
+    m.add_function(wrap_pyfunction!(checksums::ones_sum, m)?)?;
+    m.add_function(wrap_pyfunction!(checksums::pseudo_header_sum, m)?)?;
+    m.add_function(wrap_pyfunction!(checksums::checksum_update16, m)?)?;
+    m.add_function(wrap_pyfunction!(checksums::checksum_update32, m)?)?;
+    m.add_function(wrap_pyfunction!(checksums::checksum_info_layout, m)?)?;
     m.add_function(wrap_pyfunction!(leak_report, m)?)?;
     m.add_function(wrap_pyfunction!(live_counts, m)?)?;
     m.add_function(wrap_pyfunction!(fail_allocations, m)?)?;

@@ -52,6 +52,7 @@ impl Heap {
             next: None,
             flags: MDL_SOURCE_IS_NONPAGED_POOL,
             origin,
+            owner_nb: None,
             site,
         };
         Ok(MdlId(self.mdls.insert(mdl)))

@@ -7,10 +7,12 @@ mod batch;
 mod mdl;
 mod nb;
 mod nbl;
+mod packets;
 mod slab;
 
 pub use batch::ChainExport;
 pub use nb::{DataBuffer, RetreatNeed};
+pub use packets::{PerPacket, CHECKSUM_INFO_SLOT};
 pub use slab::Handle;
 
 use std::sync::Arc;
@@ -83,6 +85,8 @@ pub struct Mdl {
     pub next: Option<MdlId>,
     pub flags: u16,
     pub origin: MdlOrigin,
+    /// The NB an engine-made MDL belongs to (freed with it); None for the caller's MDLs.
+    pub owner_nb: Option<NbId>,
     pub site: SiteId,
 }
 

@@ -90,7 +90,30 @@ impl Heap {
             owner,
             site,
         };
-        Ok(NbId(self.nbs.insert(nb)))
+        let id = NbId(self.nbs.insert(nb));
+        self.claim_engine_mdls(id, mdl_chain);
+        Ok(id)
+    }
+
+    /// Marks the engine-made MDLs of a new NB's chain (pool data, batch buffers, clone MDLs) as
+    /// that NB's, so they are freed with it and with nothing else.
+    fn claim_engine_mdls(&mut self, id: NbId, chain: Option<MdlId>) {
+        let mut cur = chain;
+        let mut steps = 0usize;
+        while let Some(m) = cur {
+            let Ok(mdl) = self.mdls.get_mut(m.0) else {
+                return;
+            };
+            if mdl.owner_nb.is_none() && matches!(mdl.origin, MdlOrigin::NbOwned | MdlOrigin::Clone)
+            {
+                mdl.owner_nb = Some(id);
+            }
+            cur = mdl.next;
+            steps += 1;
+            if steps > self.mdls.live() {
+                return;
+            }
+        }
     }
 
     /// NdisAllocateNetBufferMdlAndData: an NB with its own MDL and zeroed data of the pool's DataSize.
@@ -350,6 +373,7 @@ impl Heap {
                     let m = self.mdl_mut(mdl)?;
                     m.next = old_chain;
                     m.origin = origin;
+                    m.owner_nb = Some(id);
                 }
                 let nb = self.nb_mut(id)?;
                 nb.mdl_chain = Some(mdl);
@@ -422,7 +446,11 @@ impl Heap {
                     m.origin,
                     MdlOrigin::RetreatDefault | MdlOrigin::RetreatHandler
                 );
-                if !retreat_made || Some(h) == cur || m.byte_count > offset {
+                if !retreat_made
+                    || m.owner_nb != Some(id)
+                    || Some(h) == cur
+                    || m.byte_count > offset
+                {
                     break;
                 }
                 if m.origin == MdlOrigin::RetreatHandler && !have_free_handler {

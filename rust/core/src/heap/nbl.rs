@@ -321,10 +321,10 @@ impl Heap {
         let mdls = self.mdl_chain(chain).unwrap_or_default();
         self.nbs.remove(id.0)?;
         for m in mdls {
-            if self
-                .mdl(m)
-                .is_ok_and(|x| x.origin == MdlOrigin::RetreatDefault || origins.contains(&x.origin))
-            {
+            if self.mdl(m).is_ok_and(|x| {
+                x.owner_nb == Some(id)
+                    && (x.origin == MdlOrigin::RetreatDefault || origins.contains(&x.origin))
+            }) {
                 self.mdls.remove(m.0)?;
             }
         }

@@ -8,6 +8,7 @@ pub mod status;
 pub mod error;
 pub mod memory;
 pub mod heap;
+pub mod capture;
 
 pub use error::{Error, ErrorKind, Result};
 pub use heap::{Heap, MdlId, NbId, NblId};

@@ -256,3 +256,28 @@ fn the_packet_iterator_yields_the_error_once() {
         .all(|p| p.as_ref().is_ok_and(|p| p.data == b"hi")));
     assert!(items[2].as_ref().is_err_and(|e| e.record == 2));
 }
+
+#[test]
+fn pcapng_blocks_larger_than_the_batch_are_crossed() {
+    let mut ng = capture_common::Ng::new(false);
+    ng.idb(1, 0, &[(9, vec![9])]);
+    for i in 0..5u64 {
+        ng.epb(0, i, 100, &[i as u8; 100]);
+    }
+    ng.block(4, &vec![0u8; 10_000]); // a name-resolution block bigger than the batch
+    ng.epb(0, 5, 9000, &[5; 9000]); // a packet bigger than the batch
+    ng.idb(101, 0, &[]); // an interface described mid-file
+    for i in 6..9u64 {
+        ng.epb(1, i, 50, &[i as u8; 50]);
+    }
+    let (clean, err) = read_all(ng.bytes.as_slice(), 1000, 1 << 20);
+    assert!(err.is_none());
+    assert_eq!(clean.len(), 9);
+    assert_eq!((clean[8].link_type.code(), clean[8].interface_id), (101, 1));
+    for (mp, mb) in [(1, 1), (2, 300), (1000, 4096)] {
+        check_batch_limits(&ng.bytes, mp, mb);
+        let (got, err) = read_all(ng.bytes.as_slice(), mp, mb);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, clean, "limits ({mp}, {mb})");
+    }
+}

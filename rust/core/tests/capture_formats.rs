@@ -161,7 +161,8 @@ fn damaged_pcapng_blocks_are_named_with_record_and_offset() {
     assert_eq!(n, 1);
     assert_eq!(
         msg,
-        "bad record 1 at byte offset 84: refers to interface 3, but its section has described 1"
+        "bad record 1 at byte offset 84: Enhanced Packet Block refers to interface 3, but its \
+         section has described 1"
     );
     // 2. Trailer length disagrees with the header.
     let mut bytes = base.bytes.clone();
@@ -169,7 +170,7 @@ fn damaged_pcapng_blocks_are_named_with_record_and_offset() {
     bytes[end - 4] = 0x99;
     let (n, msg) = first_error(&bytes);
     assert_eq!(n, 0);
-    assert!(msg.starts_with("bad record 0 at byte offset 48: Enhanced Packet Block length is 36 bytes at its start but 153 at its end"), "{msg}");
+    assert!(msg == "bad record 0 at byte offset 48: Enhanced Packet Block length is 36 bytes at its start but 153 at its end", "{msg}");
     // 3. Captured length overruns the block.
     let mut bytes = base.bytes.clone();
     bytes[48 + 20] = 200;

@@ -1,4 +1,5 @@
-//! The unit the replay engine consumes: one owned buffer filled by one bulk read, plus a
+//! The unit the replay engine consumes: one owned buffer filled straight from the file by a
+//! few large reads, plus a
 //! compact descriptor per packet pointing into it. Packet bytes are never copied out of the
 //! buffer and never allocated per packet; the buffer travels with the batch (to a worker
 //! thread, into NBL/MDL views) and can be handed back to the reader for reuse.
@@ -43,7 +44,7 @@ impl RecordDesc {
 ///
 /// The buffer is a contiguous slice of the file starting at [`Batch::file_offset`]; besides
 /// packet bytes it holds the record headers (and, for pcapng, any non-packet blocks that lay
-/// between the packets), which is what makes one bulk read per batch possible.
+/// between the packets), which is what lets the file be read into it in large pieces.
 #[derive(Debug)]
 pub struct Batch {
     pub(crate) buf: Vec<u8>,

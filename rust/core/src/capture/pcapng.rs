@@ -112,9 +112,8 @@ impl PcapngState {
         };
         if total % 4 != 0 || total < min || total as usize > MAX_RECORD_LEN {
             let detail = format!(
-                "{} says its length is {total} bytes; it must be a multiple of 4, at least \
-                 {min} and at most {MAX_RECORD_LEN}",
-                block_name(block_type)
+                "length field says {total} bytes; a block's length is a multiple of 4, at \
+                 least {min} and at most {MAX_RECORD_LEN}"
             );
             return Err(block_error(block_type, "bad", ctx, &detail));
         }
@@ -132,10 +131,7 @@ impl PcapngState {
         };
         let trailer = endian.u32(block, total - 4).unwrap_or(0);
         if trailer as usize != total {
-            let detail = format!(
-                "{} length is {total} bytes at its start but {trailer} at its end",
-                block_name(block_type)
-            );
+            let detail = format!("length is {total} bytes at its start but {trailer} at its end");
             return Err(block_error(block_type, "bad", ctx, &detail));
         }
         let body = block.get(8..total - 4).unwrap_or(&[]);
@@ -317,11 +313,7 @@ impl PcapngState {
         let peek = self.peek(w, ctx);
         match peek {
             Ok(Some((block_type, _, total))) => {
-                let detail = format!(
-                    "{} header says {total} bytes, {} remain",
-                    block_name(block_type),
-                    w.len()
-                );
+                let detail = format!("header says {total} bytes, {} remain", w.len());
                 block_error(block_type, "truncated", ctx, &detail)
             }
             Ok(None) => {
@@ -338,10 +330,12 @@ impl PcapngState {
     }
 }
 
-/// Packet blocks are named as the record they hold; other blocks as "before record N".
+/// Packet blocks are named as the record they hold ("bad record 3 at byte offset 96: Enhanced
+/// Packet Block ..."); other blocks by their kind, placed "before record N".
 fn block_error(block_type: u32, adjective: &str, ctx: Ctx, detail: &str) -> CaptureError {
     if is_packet(block_type) {
-        CaptureError::malformed_record(adjective, ctx.record, ctx.offset, detail)
+        let detail = format!("{} {detail}", block_name(block_type));
+        CaptureError::malformed_record(adjective, ctx.record, ctx.offset, &detail)
     } else {
         let what = format!("{adjective} {}", block_name(block_type));
         CaptureError::malformed_at(&what, ctx.record, ctx.offset, detail)

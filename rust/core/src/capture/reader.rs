@@ -1,5 +1,6 @@
-//! Streaming capture reader: [`CaptureReader::next_batch`] does one bulk read into an owned
-//! buffer and describes the whole records it holds. Memory stays bounded by the batch size
+//! Streaming capture reader: [`CaptureReader::next_batch`] reads the file straight into an
+//! owned buffer (256 KiB per read, each piece parsed as it lands) and describes the whole
+//! records it holds. Memory stays bounded by the batch size
 //! (or by the one record larger than it) plus the unparsed tail carried to the next batch,
 //! whatever the file size.
 
@@ -9,11 +10,11 @@ use std::path::Path;
 
 use super::batch::{Batch, RecordDesc};
 use super::error::{CaptureError, CaptureResult};
-use super::linktype::LinkType;
-use super::pcap::{self, PcapHeader};
-use super::pcapng::{self, InterfaceInfo, PcapngState};
+use super::format::{detect, CaptureFormat, Detected, Parser};
+use super::iter::{Batches, Packets};
+use super::pcap;
+use super::pcapng::InterfaceInfo;
 use super::source::Source;
-use super::timestamp::TsResolution;
 use super::wire::{Ctx, Step};
 use super::{DEFAULT_BATCH_BYTES, DEFAULT_BATCH_PACKETS, MAX_BATCH_BYTES};
 
@@ -25,35 +26,6 @@ const INITIAL_READ: usize = 64 << 10;
 const READ_CHUNK: usize = 256 << 10;
 /// Recycled buffers kept for reuse; more would only hold memory.
 const SPARE_BUFFERS: usize = 2;
-
-/// The container format, from the magic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CaptureFormat {
-    Pcap(PcapHeader),
-    Pcapng,
-}
-
-enum Parser {
-    Pcap(PcapHeader),
-    Pcapng(PcapngState),
-}
-
-impl Parser {
-    #[inline]
-    fn step(&mut self, w: &[u8], ctx: Ctx) -> CaptureResult<Step> {
-        match self {
-            Parser::Pcap(h) => h.step(w, ctx),
-            Parser::Pcapng(s) => s.step(w, ctx),
-        }
-    }
-
-    fn truncated(&self, w: &[u8], ctx: Ctx) -> CaptureError {
-        match self {
-            Parser::Pcap(h) => h.truncated(w, ctx),
-            Parser::Pcapng(s) => s.truncated(w, ctx),
-        }
-    }
-}
 
 enum Stop {
     Full,
@@ -115,43 +87,13 @@ impl<R: Read> CaptureReader<R> {
                 e,
             ));
         }
-        let magic: Option<[u8; 4]> = stage.get(..4).and_then(|m| m.try_into().ok());
-        let Some(magic) = magic.filter(|_| len >= 4) else {
-            return Err(CaptureError::malformed_at(
-                "truncated capture file header",
-                0,
-                0,
-                &format!("{len} bytes; a capture starts with a 4-byte magic"),
-            ));
-        };
-        let (parser, format, pcap_interface, header_len) = if pcap::sniff(magic).is_some() {
-            let header = PcapHeader::parse(stage.get(..len).unwrap_or(&[]))?;
-            let iface = InterfaceInfo {
-                link_type: header.link_type,
-                snaplen: header.snaplen,
-                ts_resolution: if header.nanos {
-                    TsResolution::NANOS
-                } else {
-                    TsResolution::MICROS
-                },
-                ts_offset_secs: 0,
-            };
-            (
-                Parser::Pcap(header),
-                CaptureFormat::Pcap(header),
-                Some(iface),
-                pcap::FILE_HEADER_LEN,
-            )
-        } else if u32::from_le_bytes(magic) == pcapng::SHB {
-            (
-                Parser::Pcapng(PcapngState::default()),
-                CaptureFormat::Pcapng,
-                None,
-                0,
-            )
-        } else {
-            return Err(unknown_magic(magic));
-        };
+        let Detected {
+            parser,
+            format,
+            pcap_interface,
+            header_len,
+        } = detect(stage.get(..len).unwrap_or(&[]))?;
+        let header_len = header_len.min(len);
         stage.copy_within(header_len..len, 0);
         Ok(CaptureReader {
             source,
@@ -276,7 +218,17 @@ impl<R: Read> CaptureReader<R> {
                 };
                 match self.parser.step(window, ctx) {
                     Ok(Step::Packet { consumed, mut desc }) => {
+                        // Unreachable with buffers capped near 1 GiB, but never a wrong offset.
                         let Ok(at) = u32::try_from(pos + desc.data_offset as usize) else {
+                            if records.is_empty() {
+                                let what = "batch offset beyond 4 GiB";
+                                break Stop::Error(CaptureError::malformed_record(
+                                    "unreadable",
+                                    ctx.record,
+                                    ctx.offset,
+                                    what,
+                                ));
+                            }
                             break Stop::Full;
                         };
                         desc.data_offset = at;
@@ -407,118 +359,12 @@ impl<R: Read> CaptureReader<R> {
 
     /// Iterates over batches of the given limits (see [`Self::next_batch`]).
     pub fn batches_of(&mut self, max_packets: usize, max_bytes: usize) -> Batches<'_, R> {
-        Batches {
-            reader: self,
-            max_packets,
-            max_bytes,
-        }
+        Batches::new(self, max_packets, max_bytes)
     }
 
     /// Iterates over single packets, each copied into its own `Vec`: convenient for tests and
     /// tools, not for the replay path.
     pub fn packets(self) -> Packets<R> {
-        Packets {
-            reader: self,
-            batch: None,
-            next: 0,
-        }
-    }
-}
-
-fn unknown_magic(magic: [u8; 4]) -> CaptureError {
-    let hex: String = magic.iter().map(|b| format!("{b:02x}")).collect();
-    let hint = match u32::from_le_bytes(magic) {
-        0xA1B2_CD34 | 0x34CD_B2A1 => " (Kuznetzov's modified pcap, which is not supported)",
-        _ => "",
-    };
-    CaptureError::malformed_at(
-        "unrecognised capture format",
-        0,
-        0,
-        &format!(
-            "magic {hex}{hint}; expected pcap (a1b2c3d4 or a1b23c4d, either byte order) or \
-             pcapng (0a0d0d0a)"
-        ),
-    )
-}
-
-/// Iterator over batches; see [`CaptureReader::next_batch`].
-pub struct Batches<'a, R> {
-    reader: &'a mut CaptureReader<R>,
-    max_packets: usize,
-    max_bytes: usize,
-}
-
-impl<R: Read> Iterator for Batches<'_, R> {
-    type Item = CaptureResult<Batch>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.reader
-            .next_batch(self.max_packets, self.max_bytes)
-            .transpose()
-    }
-}
-
-/// One packet with its own copy of the bytes (from [`CaptureReader::packets`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Packet {
-    pub ts_ns: i64,
-    pub orig_len: u32,
-    pub link_type: LinkType,
-    pub interface_id: u32,
-    /// The captured bytes; `data.len()` is the caplen.
-    pub data: Vec<u8>,
-}
-
-/// Iterator over single packets; yields the error once, after the packets before it.
-pub struct Packets<R> {
-    reader: CaptureReader<R>,
-    batch: Option<Batch>,
-    next: usize,
-}
-
-impl<R> Packets<R> {
-    /// The reader, e.g. to look at `interfaces()` after iterating.
-    pub fn reader(&self) -> &CaptureReader<R> {
-        &self.reader
-    }
-}
-
-impl<R: Read> Iterator for Packets<R> {
-    type Item = CaptureResult<Packet>;
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(batch) = &self.batch {
-                if let Some(desc) = batch.records().get(self.next) {
-                    self.next += 1;
-                    return Some(Ok(Packet {
-                        ts_ns: desc.ts_ns,
-                        orig_len: desc.orig_len,
-                        link_type: desc.link_type,
-                        interface_id: desc.interface_id,
-                        data: batch.packet(desc).to_vec(),
-                    }));
-                }
-            }
-            if let Some(done) = self.batch.take() {
-                self.reader.recycle(done);
-            }
-            self.next = 0;
-            match self
-                .reader
-                .next_batch(DEFAULT_BATCH_PACKETS, DEFAULT_BATCH_BYTES)
-            {
-                Ok(Some(b)) => self.batch = Some(b),
-                Ok(None) => return None,
-                Err(e) => return Some(Err(e)),
-            }
-        }
-    }
-}
-
-impl<R: Read> IntoIterator for CaptureReader<R> {
-    type Item = CaptureResult<Packet>;
-    type IntoIter = Packets<R>;
-    fn into_iter(self) -> Packets<R> {
-        self.packets()
+        Packets::new(self)
     }
 }

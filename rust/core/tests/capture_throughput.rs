@@ -5,35 +5,57 @@
 use std::io::{BufWriter, Write};
 use std::time::Instant;
 
-use wfpsim_core::capture::{CaptureReader, LinkType, PcapPrecision, PcapWriter};
+use wfpsim_core::capture::{CaptureReader, LinkType, PcapPrecision, PcapWriter, PcapngWriter};
 
 const TARGET_BYTES: u64 = 200_000_000;
 const RUNS: usize = 10;
 
-/// Writes a pcap of `sizes` repeated until ~200 MB; returns its path and packet count.
-fn synth(name: &str, sizes: &[usize]) -> (std::path::PathBuf, u64) {
+/// A writer for either format behind one call.
+enum AnyWriter {
+    Pcap(PcapWriter<BufWriter<std::fs::File>>),
+    Pcapng(PcapngWriter<BufWriter<std::fs::File>>),
+}
+
+/// Writes a pcap (or pcapng) of `sizes` repeated until ~200 MB; returns its path and count.
+fn synth(name: &str, sizes: &[usize], pcapng: bool) -> (std::path::PathBuf, u64) {
     let path = std::env::temp_dir().join(format!(
         "wfpsim-throughput-{}-{name}.pcap",
         std::process::id()
     ));
-    let file = std::fs::File::create(&path).expect("create");
-    let mut w = PcapWriter::new(
-        BufWriter::with_capacity(1 << 20, file),
-        LinkType::EN10MB,
-        65535,
-        PcapPrecision::Nano,
-    )
-    .expect("header");
+    let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).expect("create"));
+    let mut w = if pcapng {
+        AnyWriter::Pcapng(PcapngWriter::new(file).expect("shb"))
+    } else {
+        let w = PcapWriter::new(file, LinkType::EN10MB, 65535, PcapPrecision::Nano);
+        AnyWriter::Pcap(w.expect("header"))
+    };
     let frame = vec![0x5Au8; 1514];
     let t0 = Instant::now();
     let mut n = 0u64;
-    while w.bytes_written() < TARGET_BYTES {
+    loop {
         let len = sizes[n as usize % sizes.len()];
-        w.write_packet(LinkType::EN10MB, n as i64 * 1000, len as u32, &frame[..len])
-            .expect("write");
+        let (ts, data) = (n as i64 * 1000, &frame[..len]);
+        let written = match &mut w {
+            AnyWriter::Pcap(w) => {
+                w.write_packet(LinkType::EN10MB, ts, len as u32, data)
+                    .expect("write");
+                w.bytes_written()
+            }
+            AnyWriter::Pcapng(w) => {
+                w.write_packet(LinkType::EN10MB, ts, len as u32, data)
+                    .expect("write");
+                w.bytes_written()
+            }
+        };
         n += 1;
+        if written >= TARGET_BYTES {
+            break;
+        }
     }
-    let mut inner = w.finish().expect("finish");
+    let mut inner = match w {
+        AnyWriter::Pcap(w) => w.finish().expect("finish"),
+        AnyWriter::Pcapng(w) => w.finish().expect("finish"),
+    };
     inner.flush().expect("flush");
     let secs = t0.elapsed().as_secs_f64();
     println!(
@@ -66,14 +88,13 @@ fn read_once(path: &std::path::Path, recycle: bool) -> (u64, u64, f64) {
 #[test]
 #[ignore = "throughput figure; run explicitly in release mode"]
 fn read_throughput_200mb() {
-    for (name, sizes) in [
-        (
-            "imix",
-            &[64usize, 64, 64, 64, 64, 64, 64, 576, 576, 576, 576, 1514][..],
-        ),
-        ("1514", &[1514][..]),
+    const IMIX: &[usize] = &[64, 64, 64, 64, 64, 64, 64, 576, 576, 576, 576, 1514];
+    for (name, sizes, pcapng) in [
+        ("pcap-imix", IMIX, false),
+        ("pcap-1514", &[1514][..], false),
+        ("pcapng-imix", IMIX, true),
     ] {
-        let (path, n) = synth(name, sizes);
+        let (path, n) = synth(name, sizes, pcapng);
         read_once(&path, true); // warm the page cache
         for recycle in [true, false] {
             let mut best = f64::MAX;

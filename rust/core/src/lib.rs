@@ -4,6 +4,7 @@
 //! Spec references (`nbl.md §7.1`) point into `shared/spec/`.
 
 pub mod bytes;
+pub mod capture;
 pub mod checksum;
 pub mod error;
 pub mod heap;

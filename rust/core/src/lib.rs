@@ -10,6 +10,8 @@ pub mod error;
 pub mod heap;
 pub mod memory;
 pub mod packet;
+pub mod pipeline;
+pub mod replay;
 pub mod status;
 pub mod wire;
 

@@ -1,6 +1,7 @@
 //! `wfpsim._core`: the thin pyo3 skin over `wfpsim-core`. It converts types and errors and
 //! releases the GIL around long work; every rule lives in the core crate.
 
+mod capture;
 mod checksums;
 mod engine;
 mod errors;
@@ -62,6 +63,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<objects::Chain>()?;
     m.add_class::<objects::Pool>()?;
     m.add_class::<memory::PacketView>()?;
+    m.add_class::<capture::CaptureReader>()?;
+    m.add_class::<capture::CaptureWriter>()?;
+    m.add_class::<capture::NativePipeline>()?;
     m.add_class::<checksums::ParseSummary>()?;
     m.add_class::<checksums::ChecksumVerdicts>()?;
     m.add_class::<checksums::FixReportPy>()?;
@@ -73,6 +77,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checksums::checksum_update16, m)?)?;
     m.add_function(wrap_pyfunction!(checksums::checksum_update32, m)?)?;
     m.add_function(wrap_pyfunction!(checksums::checksum_info_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::network_layer, m)?)?;
     m.add_function(wrap_pyfunction!(leak_report, m)?)?;
     m.add_function(wrap_pyfunction!(live_counts, m)?)?;
     m.add_function(wrap_pyfunction!(fail_allocations, m)?)?;

@@ -141,7 +141,8 @@ pub struct ContextBlock {
 pub struct PacketMeta {
     pub ts_ns: i64,
     pub orig_len: u32,
-    pub link_type: u16,
+    /// The full pcap link-type field (FCS bits included).
+    pub link_type: u32,
     pub interface_id: u32,
 }
 

@@ -152,6 +152,23 @@ impl Chain {
         }
     }
 
+    /// `(NBLs, NBs, bytes of used data)` of the chain, counted in one walk.
+    fn stats(&self) -> PyResult<(usize, usize, u64)> {
+        let Some(h) = self.head else { return Ok((0, 0, 0)) };
+        engine::with(|e| -> wfpsim_core::Result<(usize, usize, u64)> {
+            let (mut nbls, mut nbs, mut bytes) = (0, 0, 0);
+            for nbl in e.heap.chain_of(h)? {
+                nbls += 1;
+                for nb in e.heap.nbs_of(nbl)? {
+                    nbs += 1;
+                    bytes += e.heap.nb(nb)?.data_length;
+                }
+            }
+            Ok((nbls, nbs, bytes))
+        })
+        .py()
+    }
+
     /// The NBLs as a list (creates their Python objects).
     fn tolist(&self, py: Python<'_>) -> PyResult<Vec<Py<NetBufferList>>> {
         let Some(h) = self.head else {

@@ -559,11 +559,11 @@ impl NetBufferList {
         engine::with(|e| e.heap.nbl_mut(self.id).map(|n| n.meta.orig_len = v)).py()
     }
     #[getter]
-    fn link_type(&self) -> PyResult<u16> {
+    fn link_type(&self) -> PyResult<u32> {
         engine::with(|e| e.heap.nbl(self.id).map(|n| n.meta.link_type)).py()
     }
     #[setter]
-    fn set_link_type(&self, v: u16) -> PyResult<()> {
+    fn set_link_type(&self, v: u32) -> PyResult<()> {
         engine::with(|e| e.heap.nbl_mut(self.id).map(|n| n.meta.link_type = v)).py()
     }
 

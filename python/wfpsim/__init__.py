@@ -12,6 +12,8 @@ from __future__ import annotations
 from wfpsim._core import (  # noqa: I001  (errors must be importable before the extension raises)
     BatchFix,
     BatchVerdicts,
+    CaptureReader,
+    CaptureWriter,
     Chain,
     ChecksumVerdicts,
     FixReport,
@@ -43,6 +45,8 @@ from wfpsim.errors import (
     UseAfterFreeError,
     WfpError,
 )
+from wfpsim.pipeline import Pipeline
+from wfpsim.replayer import ReplaySummary, replay
 from wfpsim.status import NT_SUCCESS, NTSTATUS
 
 __version__ = "0.1.0"
@@ -61,6 +65,11 @@ def chain_from_packets(packets) -> Chain:
 __all__ = [
     "BatchFix",
     "BatchVerdicts",
+    "CaptureReader",
+    "CaptureWriter",
+    "Pipeline",
+    "ReplaySummary",
+    "replay",
     "Chain",
     "ChecksumInfo",
     "ChecksumVerdicts",

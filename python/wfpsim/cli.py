@@ -16,7 +16,7 @@ import sys
 
 import wfpsim
 from wfpsim.errors import CaptureError, WfpError
-from wfpsim.replay import (
+from wfpsim.replayer import (
     EXIT_CALLOUT,
     EXIT_DAMAGED_INPUT,
     EXIT_IO,

@@ -30,9 +30,17 @@ pub enum Stage {
     VlanPush { tci: u16 },
     /// Rewrite an address (4 or 16 bytes) with RFC 1624 checksum updates; with `from`, only
     /// packets whose current address equals it.
-    NatAddress { which: Endpoint, from: Option<Vec<u8>>, to: Vec<u8> },
+    NatAddress {
+        which: Endpoint,
+        from: Option<Vec<u8>>,
+        to: Vec<u8>,
+    },
     /// Rewrite a TCP/UDP port incrementally; with `from`, only packets using that port.
-    NatPort { which: Endpoint, from: Option<u16>, to: u16 },
+    NatPort {
+        which: Endpoint,
+        from: Option<u16>,
+        to: u16,
+    },
     /// Decrement the IPv4 TTL / IPv6 hop limit (packets at 0 are errors, not wrapped).
     DecrementTtl,
     /// Recompute the IPv4 header and transport checksums (offload-aware per NBL).
@@ -58,7 +66,10 @@ pub struct StageStats {
 
 /// Link types whose records start at the IP header.
 fn is_raw_ip(link: u32) -> bool {
-    matches!(LinkType(link & 0xFFFF), LinkType::RAW | LinkType::RAW_BSD | LinkType::RAW_OPENBSD | LinkType::IPV4 | LinkType::IPV6)
+    matches!(
+        LinkType(link & 0xFFFF),
+        LinkType::RAW | LinkType::RAW_BSD | LinkType::RAW_OPENBSD | LinkType::IPV4 | LinkType::IPV6
+    )
 }
 
 enum Outcome {
@@ -69,7 +80,12 @@ enum Outcome {
 impl Heap {
     /// Runs `stages` over every NB of the chain starting at `head`; `stats` gets one entry per
     /// stage. A packet that fails a stage is counted and passed on unchanged to the next one.
-    pub fn run_pipeline(&mut self, head: NblId, stages: &[Stage], stats: &mut Vec<StageStats>) -> Result<u64> {
+    pub fn run_pipeline(
+        &mut self,
+        head: NblId,
+        stages: &[Stage],
+        stats: &mut Vec<StageStats>,
+    ) -> Result<u64> {
         stats.resize(stages.len(), StageStats::default());
         let mut index = 0u64;
         let mut cur = Some(head);
@@ -91,13 +107,22 @@ impl Heap {
             }
             cur = self.nbl(nbl)?.next;
             if index as usize > live.saturating_mul(64) + 1_000_000 {
-                return Err(Error::state(None, "NET_BUFFER_LIST chain has a cycle (NBL.Next loops)"));
+                return Err(Error::state(
+                    None,
+                    "NET_BUFFER_LIST chain has a cycle (NBL.Next loops)",
+                ));
             }
         }
         Ok(index)
     }
 
-    fn apply_stage(&mut self, nbl: NblId, nb: NbId, stage: &Stage, st: &mut StageStats) -> Result<Outcome> {
+    fn apply_stage(
+        &mut self,
+        nbl: NblId,
+        nb: NbId,
+        stage: &Stage,
+        st: &mut StageStats,
+    ) -> Result<Outcome> {
         let meta = self.nbl(nbl)?.meta;
         let info = self.checksum_info(nbl)?;
         match stage {
@@ -257,4 +282,10 @@ fn address_matches<S: Segmented + ?Sized>(data: &S, which: Endpoint, want: &[u8]
 }
 
 /// Verdict slots of `StageStats::verdicts` (the order of `packet::Verdict`), for reporting.
-pub const VERDICT_NAMES: [&str; 5] = ["valid", "invalid", "offload_partial", "absent", "not_checkable"];
+pub const VERDICT_NAMES: [&str; 5] = [
+    "valid",
+    "invalid",
+    "offload_partial",
+    "absent",
+    "not_checkable",
+];

@@ -19,7 +19,12 @@ impl Heap {
         for r in &records {
             offsets.push(r.data_offset as u64);
             lengths.push(r.caplen);
-            metas.push(PacketMeta { ts_ns: r.ts_ns, orig_len: r.orig_len, link_type: r.link_type.0, interface_id: r.interface_id });
+            metas.push(PacketMeta {
+                ts_ns: r.ts_ns,
+                orig_len: r.orig_len,
+                link_type: r.link_type.0,
+                interface_id: r.interface_id,
+            });
         }
         self.build_chain(&buffer, &offsets, &lengths, Some(&metas), site)
     }
@@ -37,7 +42,10 @@ impl Heap {
                 let pieces = self.nb_pieces(nb)?;
                 let caplen = pieces.total_len() as u32;
                 // A record's original length is never below what it carries.
-                let meta = PacketMeta { orig_len: meta.orig_len.max(caplen), ..meta };
+                let meta = PacketMeta {
+                    orig_len: meta.orig_len.max(caplen),
+                    ..meta
+                };
                 write(meta, &pieces)?;
                 n += 1;
             }
@@ -55,8 +63,12 @@ pub enum RecordWriter<W: std::io::Write> {
 impl<W: std::io::Write> RecordWriter<W> {
     pub fn write(&mut self, meta: PacketMeta, data: &dyn Segmented) -> Result<()> {
         let r = match self {
-            RecordWriter::Pcap(w) => w.write_packet(LinkType(meta.link_type), meta.ts_ns, meta.orig_len, data),
-            RecordWriter::Pcapng(w) => w.write_packet(LinkType(meta.link_type), meta.ts_ns, meta.orig_len, data),
+            RecordWriter::Pcap(w) => {
+                w.write_packet(LinkType(meta.link_type), meta.ts_ns, meta.orig_len, data)
+            }
+            RecordWriter::Pcapng(w) => {
+                w.write_packet(LinkType(meta.link_type), meta.ts_ns, meta.orig_len, data)
+            }
         };
         r.map_err(|e| Error::new(ErrorKind::Io, None, e.to_string()))
     }

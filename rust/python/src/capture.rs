@@ -6,7 +6,10 @@ use std::io::BufWriter;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use wfpsim_core::capture::{CaptureError, CaptureFormat, CaptureReader as CoreReader, LinkType, PcapPrecision, PcapWriter, PcapngWriter};
+use wfpsim_core::capture::{
+    CaptureError, CaptureFormat, CaptureReader as CoreReader, LinkType, PcapPrecision, PcapWriter,
+    PcapngWriter,
+};
 use wfpsim_core::packet::Endpoint;
 use wfpsim_core::pipeline::{Stage, StageStats, VERDICT_NAMES};
 use wfpsim_core::replay::RecordWriter;
@@ -50,24 +53,38 @@ impl CaptureReader {
     #[pyo3(signature = (path, batch_packets=8192, batch_bytes=4 << 20))]
     fn new(path: std::path::PathBuf, batch_packets: usize, batch_bytes: usize) -> PyResult<Self> {
         if batch_packets == 0 || batch_bytes == 0 {
-            return Err(raise(ErrorKind::InvalidParameter, None, "batch_packets and batch_bytes must be positive"));
+            return Err(raise(
+                ErrorKind::InvalidParameter,
+                None,
+                "batch_packets and batch_bytes must be positive",
+            ));
         }
         let inner = CoreReader::open(&path).map_err(capture_error)?;
-        Ok(CaptureReader { inner: Some(inner), batch_packets, batch_bytes })
+        Ok(CaptureReader {
+            inner: Some(inner),
+            batch_packets,
+            batch_bytes,
+        })
     }
 
     /// The next batch as a chain, or None at the end of the file.
     fn next_chain(&mut self, py: Python<'_>) -> PyResult<Option<Chain>> {
-        let Some(reader) = self.inner.as_mut() else { return Ok(None) };
+        let Some(reader) = self.inner.as_mut() else {
+            return Ok(None);
+        };
         let (bp, bb) = (self.batch_packets, self.batch_bytes);
-        let batch = py.detach(|| reader.next_batch(bp, bb)).map_err(capture_error)?;
+        let batch = py
+            .detach(|| reader.next_batch(bp, bb))
+            .map_err(capture_error)?;
         let Some(batch) = batch else { return Ok(None) };
         if batch.is_empty() {
             return Ok(Some(Chain { head: None }));
         }
         let site = caller_site(py);
         let nbls = engine::with(|e| e.heap.chain_from_batch(batch, site)).py()?;
-        Ok(Some(Chain { head: nbls.first().copied() }))
+        Ok(Some(Chain {
+            head: nbls.first().copied(),
+        }))
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -123,15 +140,37 @@ pub struct CaptureWriter {
 impl CaptureWriter {
     fn ensure(&mut self, link_type: u32) -> PyResult<&mut RecordWriter<BufWriter<File>>> {
         if self.writer.is_none() {
-            let file = self.file.take().ok_or_else(|| raise(ErrorKind::InvalidState, None, "the capture writer is closed"))?;
+            let file = self.file.take().ok_or_else(|| {
+                raise(
+                    ErrorKind::InvalidState,
+                    None,
+                    "the capture writer is closed",
+                )
+            })?;
             let w = if self.pcapng {
-                RecordWriter::Pcapng(PcapngWriter::with_defaults(file, self.snaplen, wfpsim_core::capture::TsResolution::Decimal(9)).map_err(capture_error)?)
+                RecordWriter::Pcapng(
+                    PcapngWriter::with_defaults(
+                        file,
+                        self.snaplen,
+                        wfpsim_core::capture::TsResolution::Decimal(9),
+                    )
+                    .map_err(capture_error)?,
+                )
             } else {
-                RecordWriter::Pcap(PcapWriter::new(file, LinkType(link_type), self.snaplen, PcapPrecision::Nano).map_err(capture_error)?)
+                RecordWriter::Pcap(
+                    PcapWriter::new(file, LinkType(link_type), self.snaplen, PcapPrecision::Nano)
+                        .map_err(capture_error)?,
+                )
             };
             self.writer = Some(w);
         }
-        self.writer.as_mut().ok_or_else(|| raise(ErrorKind::InvalidState, None, "the capture writer is closed"))
+        self.writer.as_mut().ok_or_else(|| {
+            raise(
+                ErrorKind::InvalidState,
+                None,
+                "the capture writer is closed",
+            )
+        })
     }
 }
 
@@ -143,19 +182,42 @@ impl CaptureWriter {
         let pcapng = match format {
             "pcap" => false,
             "pcapng" => true,
-            _ => return Err(raise(ErrorKind::InvalidParameter, None, format!("format must be 'pcap' or 'pcapng', not {format:?}"))),
+            _ => {
+                return Err(raise(
+                    ErrorKind::InvalidParameter,
+                    None,
+                    format!("format must be 'pcap' or 'pcapng', not {format:?}"),
+                ))
+            }
         };
-        let file = File::create(&path).map_err(|e| raise(ErrorKind::Io, None, format!("cannot create {}: {e}", path.display())))?;
-        Ok(CaptureWriter { file: Some(BufWriter::with_capacity(1 << 20, file)), writer: None, pcapng, snaplen, written: 0 })
+        let file = File::create(&path).map_err(|e| {
+            raise(
+                ErrorKind::Io,
+                None,
+                format!("cannot create {}: {e}", path.display()),
+            )
+        })?;
+        Ok(CaptureWriter {
+            file: Some(BufWriter::with_capacity(1 << 20, file)),
+            writer: None,
+            pcapng,
+            snaplen,
+            written: 0,
+        })
     }
 
     /// Writes every NB of the chain as one record (its NBL's link type, timestamp, original
     /// length); returns how many.
     fn write_chain(&mut self, py: Python<'_>, chain: &Bound<'_, Chain>) -> PyResult<u64> {
-        let Some(head) = chain.get().head else { return Ok(0) };
+        let Some(head) = chain.get().head else {
+            return Ok(0);
+        };
         let first_link = engine::with(|e| e.heap.nbl(head).map(|n| n.meta.link_type)).py()?;
         let writer = self.ensure(first_link)?;
-        let n = engine::with_detached(py, |heap| heap.for_each_record(head, &mut |meta, data| writer.write(meta, data))).py()?;
+        let n = engine::with_detached(py, |heap| {
+            heap.for_each_record(head, &mut |meta, data| writer.write(meta, data))
+        })
+        .py()?;
         self.written += n;
         Ok(n)
     }
@@ -180,7 +242,12 @@ impl CaptureWriter {
         slf
     }
 
-    fn __exit__(&mut self, _t: Option<Bound<'_, PyAny>>, _v: Option<Bound<'_, PyAny>>, _tb: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn __exit__(
+        &mut self,
+        _t: Option<Bound<'_, PyAny>>,
+        _v: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         self.close()?;
         Ok(false)
     }
@@ -190,12 +257,22 @@ fn endpoint(which: &str) -> PyResult<Endpoint> {
     match which {
         "src" | "source" => Ok(Endpoint::Source),
         "dst" | "destination" => Ok(Endpoint::Destination),
-        _ => Err(raise(ErrorKind::InvalidParameter, None, format!("endpoint must be 'src' or 'dst', not {which:?}"))),
+        _ => Err(raise(
+            ErrorKind::InvalidParameter,
+            None,
+            format!("endpoint must be 'src' or 'dst', not {which:?}"),
+        )),
     }
 }
 
 fn mac(v: &[u8]) -> PyResult<[u8; 6]> {
-    <[u8; 6]>::try_from(v).map_err(|_| raise(ErrorKind::InvalidParameter, None, "a MAC address is 6 bytes"))
+    <[u8; 6]>::try_from(v).map_err(|_| {
+        raise(
+            ErrorKind::InvalidParameter,
+            None,
+            "a MAC address is 6 bytes",
+        )
+    })
 }
 
 /// Native pipeline stages, built from `(name, params)` tuples (see `wfpsim.pipeline` for the
@@ -218,25 +295,57 @@ impl NativePipeline {
             let stage = match name.as_str() {
                 "strip-link" => Stage::StripLink,
                 "push-eth" => Stage::PushEthernet {
-                    src: mac(&get("src").map(|v| v.extract::<Vec<u8>>()).transpose()?.unwrap_or(vec![2, 0, 0, 0, 0, 1]))?,
-                    dst: mac(&get("dst").map(|v| v.extract::<Vec<u8>>()).transpose()?.unwrap_or(vec![2, 0, 0, 0, 0, 2]))?,
+                    src: mac(&get("src")
+                        .map(|v| v.extract::<Vec<u8>>())
+                        .transpose()?
+                        .unwrap_or(vec![2, 0, 0, 0, 0, 1]))?,
+                    dst: mac(&get("dst")
+                        .map(|v| v.extract::<Vec<u8>>())
+                        .transpose()?
+                        .unwrap_or(vec![2, 0, 0, 0, 0, 2]))?,
                 },
                 "vlan-pop" => Stage::VlanPop,
-                "vlan-push" => Stage::VlanPush { tci: get("tci").map(|v| v.extract()).transpose()?.unwrap_or(0) },
+                "vlan-push" => Stage::VlanPush {
+                    tci: get("tci").map(|v| v.extract()).transpose()?.unwrap_or(0),
+                },
                 "nat-addr" => Stage::NatAddress {
-                    which: endpoint(&get("which").map(|v| v.extract::<String>()).transpose()?.unwrap_or("src".into()))?,
+                    which: endpoint(
+                        &get("which")
+                            .map(|v| v.extract::<String>())
+                            .transpose()?
+                            .unwrap_or("src".into()),
+                    )?,
                     from: get("from").map(|v| v.extract::<Vec<u8>>()).transpose()?,
-                    to: get("to").ok_or_else(|| raise(ErrorKind::InvalidParameter, None, "nat-addr needs 'to'"))?.extract()?,
+                    to: get("to")
+                        .ok_or_else(|| {
+                            raise(ErrorKind::InvalidParameter, None, "nat-addr needs 'to'")
+                        })?
+                        .extract()?,
                 },
                 "nat-port" => Stage::NatPort {
-                    which: endpoint(&get("which").map(|v| v.extract::<String>()).transpose()?.unwrap_or("src".into()))?,
+                    which: endpoint(
+                        &get("which")
+                            .map(|v| v.extract::<String>())
+                            .transpose()?
+                            .unwrap_or("src".into()),
+                    )?,
                     from: get("from").map(|v| v.extract()).transpose()?,
-                    to: get("to").ok_or_else(|| raise(ErrorKind::InvalidParameter, None, "nat-port needs 'to'"))?.extract()?,
+                    to: get("to")
+                        .ok_or_else(|| {
+                            raise(ErrorKind::InvalidParameter, None, "nat-port needs 'to'")
+                        })?
+                        .extract()?,
                 },
                 "ttl" => Stage::DecrementTtl,
                 "fix-checksums" => Stage::FixChecksums,
                 "verify-checksums" => Stage::VerifyChecksums,
-                other => return Err(raise(ErrorKind::InvalidParameter, None, format!("unknown native stage {other:?}"))),
+                other => {
+                    return Err(raise(
+                        ErrorKind::InvalidParameter,
+                        None,
+                        format!("unknown native stage {other:?}"),
+                    ))
+                }
             };
             out.push(stage);
             names.push(name);
@@ -245,7 +354,11 @@ impl NativePipeline {
     }
 
     /// Runs every stage over the chain with the GIL released; returns one stats dict per stage.
-    fn run<'py>(&self, py: Python<'py>, chain: &Bound<'py, Chain>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        chain: &Bound<'py, Chain>,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let mut stats: Vec<StageStats> = Vec::new();
         if let Some(head) = chain.get().head {
             let stages = &self.stages;
@@ -288,5 +401,7 @@ impl NativePipeline {
 #[pyfunction]
 pub fn network_layer(link_type: u32, frame: &[u8]) -> Option<(usize, u8)> {
     use wfpsim_core::capture::{network_layer as decode, IpVersion};
-    decode(LinkType(link_type), frame).ip().map(|(v, off)| (off, if v == IpVersion::V4 { 4 } else { 6 }))
+    decode(LinkType(link_type), frame)
+        .ip()
+        .map(|(v, off)| (off, if v == IpVersion::V4 { 4 } else { 6 }))
 }

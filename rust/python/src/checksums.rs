@@ -65,9 +65,16 @@ pub fn pseudo_header_sum(
     protocol: u8,
     length: u32,
 ) -> PyResult<u16> {
-    if let (Ok(s), Ok(d)) = (<&[u8; 4]>::try_from(source), <&[u8; 4]>::try_from(destination)) {
+    if let (Ok(s), Ok(d)) = (
+        <&[u8; 4]>::try_from(source),
+        <&[u8; 4]>::try_from(destination),
+    ) {
         let len = u16::try_from(length).map_err(|_| {
-            raise(ErrorKind::InvalidParameter, None, "IPv4 upper-layer length exceeds 65535")
+            raise(
+                ErrorKind::InvalidParameter,
+                None,
+                "IPv4 upper-layer length exceeds 65535",
+            )
         })?;
         return Ok(checksum::pseudo_header_v4(s, d, protocol, len));
     }

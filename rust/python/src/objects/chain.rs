@@ -154,7 +154,9 @@ impl Chain {
 
     /// `(NBLs, NBs, bytes of used data)` of the chain, counted in one walk.
     fn stats(&self) -> PyResult<(usize, usize, u64)> {
-        let Some(h) = self.head else { return Ok((0, 0, 0)) };
+        let Some(h) = self.head else {
+            return Ok((0, 0, 0));
+        };
         engine::with(|e| -> wfpsim_core::Result<(usize, usize, u64)> {
             let (mut nbls, mut nbs, mut bytes) = (0, 0, 0);
             for nbl in e.heap.chain_of(h)? {

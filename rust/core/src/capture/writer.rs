@@ -158,7 +158,7 @@ impl<W: Write> PcapWriter<W> {
         Ok(match self.precision {
             PcapPrecision::Nano => (sec, ns),
             PcapPrecision::MicroTruncating => (sec, ns / 1000),
-            PcapPrecision::Micro if ns % 1000 == 0 => (sec, ns / 1000),
+            PcapPrecision::Micro if ns.is_multiple_of(1000) => (sec, ns / 1000),
             PcapPrecision::Micro => {
                 return Err(self.out.refuse(&format!(
                     "timestamp {sec}.{ns:09} s has sub-microsecond digits that a microsecond \

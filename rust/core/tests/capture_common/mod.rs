@@ -145,7 +145,7 @@ impl Ng {
     }
     pub fn block(&mut self, kind: u32, body: &[u8]) -> &mut Self {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let total = (body.len() + 12) as u32;
@@ -172,7 +172,7 @@ impl Ng {
             body.extend_from_slice(&self.u16(*code));
             body.extend_from_slice(&self.u16(val.len() as u16));
             body.extend_from_slice(val);
-            while body.len() % 4 != 0 {
+            while !body.len().is_multiple_of(4) {
                 body.push(0);
             }
         }

@@ -674,6 +674,16 @@ impl Chain {
         })
     }
 
+    /// The Internet checksum of every NB's data in one call (GIL released): a uint16 array.
+    #[pyo3(signature = (initial=0))]
+    fn internet_checksums<'py>(&self, py: Python<'py>, initial: u16) -> PyResult<Bound<'py, PyArray1<u16>>> {
+        let sums = match self.head {
+            Some(h) => engine::with_detached(py, |heap| heap.checksum_chain(h, initial)).py()?,
+            None => Vec::new(),
+        };
+        Ok(PyArray1::from_vec(py, sums))
+    }
+
     /// Parse summaries of every NB as a dict of numpy columns (`parsed` False for malformed ones).
     fn parse<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let per = match self.head {

@@ -64,6 +64,24 @@ impl Heap {
         self.per_nb(head, |h, nb, info| h.fix_nb(nb, info))
     }
 
+    /// The Internet checksum of every NB's data (as it lies across its MDLs), in order.
+    pub fn checksum_chain(&self, head: NblId, initial: u16) -> Result<Vec<u16>> {
+        let mut out = Vec::new();
+        let mut cur = Some(head);
+        while let Some(nbl) = cur {
+            for nb in self.nbs_of(nbl)? {
+                let p = self.nb_pieces(nb)?;
+                let len = crate::bytes::Segmented::total_len(&p);
+                out.push(crate::checksum::internet_checksum_segmented(&p, 0, len, initial)?);
+            }
+            cur = self.nbl(nbl)?.next;
+            if out.len() > self.nbs.live() {
+                return Err(crate::Error::state(None, "NET_BUFFER_LIST chain has a cycle (NBL.Next loops)"));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn parse_chain(&self, head: NblId) -> Result<PerPacket<ParseSummary>> {
         self.per_nb(head, |h, nb, _| h.parse_nb(nb))
     }

@@ -385,3 +385,28 @@ fn batch_cost_probe() {
         per(t4 - t3)
     );
 }
+
+/// Prints (never asserts) the per-NB cost of the chain checksum: `-- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn chain_checksum_cost_probe() {
+    let mut h = Heap::new();
+    let n = 2000usize;
+    let buf = Buffer::owned((0..n * 1500).map(|i| i as u8).collect());
+    let offsets: Vec<u64> = (0..n as u64).map(|i| i * 1500).collect();
+    let nbls = h.build_chain(&buf, &offsets, &vec![1500u32; n], None, 0).unwrap();
+    let data = buf.slice(0, 1500).unwrap();
+    let mut best = (f64::MAX, f64::MAX);
+    for _ in 0..50 {
+        let t = std::time::Instant::now();
+        std::hint::black_box(h.checksum_chain(nbls[0], 0).unwrap());
+        let chain = t.elapsed().as_nanos() as f64 / n as f64;
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            std::hint::black_box(wfpsim_core::checksum::internet_checksum(buf.slice(i * 1500, 1500).unwrap(), 0));
+        }
+        let raw = t.elapsed().as_nanos() as f64 / n as f64;
+        best = (best.0.min(chain), best.1.min(raw));
+    }
+    println!("per 1500 B NB: chain {:.0} ns, raw kernel {:.0} ns ({:?})", best.0, best.1, data.len());
+}

@@ -521,6 +521,23 @@ impl Heap {
         Ok(())
     }
 
+    /// The NB's used data as one slice when it lies in a single MDL (the common case: a fast
+    /// path that skips building a piece list). `None` when it spans MDLs.
+    pub fn nb_contiguous(&self, id: NbId) -> Result<Option<&[u8]>> {
+        let nb = self.nb(id)?;
+        let Some(cur) = nb.current_mdl else {
+            return Ok((nb.data_length == 0).then_some(&[][..]));
+        };
+        let m = self.mdl(cur)?;
+        let avail = m.byte_count.saturating_sub(nb.current_mdl_offset) as u64;
+        if nb.data_length > avail {
+            return Ok(None);
+        }
+        m.buffer
+            .slice(m.start + nb.current_mdl_offset as usize, nb.data_length as usize)
+            .map(Some)
+    }
+
     /// The NB's used data as writable pieces (an error for read-only memory).
     pub fn nb_pieces_mut(&self, id: NbId) -> Result<Pieces<'_>> {
         let len = self.nb(id)?.data_length;

@@ -70,6 +70,10 @@ impl Heap {
         let mut cur = Some(head);
         while let Some(nbl) = cur {
             for nb in self.nbs_of(nbl)? {
+                if let Some(data) = self.nb_contiguous(nb)? {
+                    out.push(crate::checksum::internet_checksum(data, initial));
+                    continue;
+                }
                 let p = self.nb_pieces(nb)?;
                 let len = crate::bytes::Segmented::total_len(&p);
                 out.push(crate::checksum::internet_checksum_segmented(&p, 0, len, initial)?);

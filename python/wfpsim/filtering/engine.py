@@ -26,9 +26,12 @@ Contract of :meth:`FilterEngine.classify`::
   none decided) / NONE (nothing matched) — both "permit by default"; ``rights`` has
   FWPS_RIGHT_ACTION_WRITE unless the decision is hard; ``flags`` has FWPS_CLASSIFY_OUT_FLAG_ABSORB
   when the deciding callout absorbed the packet; ``filterId`` is the deciding filter (0 if none).
-* at the pendable ALE layers, ``inMetaValues.completionHandle`` is (made) a
-  :class:`~wfpsim.filtering.pending.CompletionHandle`; after the call ``.pended`` tells the stack
-  the classify was pended (see :mod:`.pending`).
+* at the pendable ALE layers ``inMetaValues.completionHandle`` is the handle FwpsPendOperation0
+  takes (any object with ``complete(netBufferList)``, see :mod:`.pending`);
+  ``engine.pends.is_pended(handle)`` tells whether the classify was pended.
+
+Optional hooks of the stack seam (``wfpsim.stack.seam``) are implemented: ``attach`` /
+``detach``, ``current_callout``, ``knows_callout`` and ``flow_deleted``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from wfpsim.filtering.callouts import Callout, CalloutRegistry
 from wfpsim.filtering.filters import Filter, FilterTable, SubLayer
 from wfpsim.filtering.flows import FlowTable
 from wfpsim.filtering.pending import PENDABLE_LAYERS, CompletionHandle, PendedOperation, PendTable
+from wfpsim.filtering.stream import StreamLayer, StreamVerdict
 from wfpsim.fwps_types import (
     FWPS_CLASSIFY_OUT0,
     FWPS_INCOMING_METADATA_VALUES0,
@@ -155,8 +159,6 @@ class FilterEngine:
         stream_buffer_limit: int | None = None,
         trace_limit: int = 4096,
     ) -> None:
-        from wfpsim.filtering.stream import StreamLayer
-
         self.name = name
         self.callouts = CalloutRegistry()
         self.table = FilterTable()
@@ -169,8 +171,13 @@ class FilterEngine:
         self.trace: deque[ClassifyRecord] | None = (
             deque(maxlen=trace_limit) if trace_limit else None
         )
-        #: the stack this engine is attached to (set by the stack), for the stack's own use
+        #: the stacks this engine is attached to (seam hooks attach / detach); the last one
+        self.stacks: list[Any] = []
         self.stack: Any = None
+        #: where verdicts produced outside stream_classify go when no stack takes them
+        self.stream_sink: Callable[[StreamVerdict], None] | None = None
+        #: (callout, filter, layer) of the classifyFns running now, innermost last
+        self._running: list[tuple[Callout, Filter, int]] = []
         self._serial = 0
         self._key_serial = 0
         self._tokens: list[contextvars.Token] = []
@@ -415,14 +422,11 @@ class FilterEngine:
     # ---- pending ------------------------------------------------------------------------
 
     def make_completion_handle(
-        self,
-        layer_id: int,
-        *,
-        reauthorize: bool = False,
-        on_complete: Callable[[PendedOperation, Any], None] | None = None,
+        self, layer_id: int, on_complete: Callable[[Any], None] | None = None
     ) -> CompletionHandle:
-        """For the stack: the ``completionHandle`` to put in an ALE classify's metadata."""
-        return CompletionHandle(layer_id, reauthorize, on_complete)
+        """A ``completionHandle`` for an ALE classify's metadata, for callers without a stack;
+        ``on_complete(netBufferList)`` runs when the callout completes the pended operation."""
+        return CompletionHandle(layer_id, on_complete)
 
     def pend_operation(self, completion_handle: Any) -> tuple[NTSTATUS, PendedOperation | None]:
         """FwpsPendOperation0 (statuses in :mod:`.pending`)."""
@@ -443,19 +447,15 @@ class FilterEngine:
 
     def _prepare_completion(
         self, layer_id: int, values: FWPS_INCOMING_VALUES0, meta: FWPS_INCOMING_METADATA_VALUES0
-    ) -> CompletionHandle | None:
+    ) -> Any:
         if layer_id not in PENDABLE_LAYERS or meta is None:
             return None
         handle = meta.completionHandle
-        if not isinstance(handle, CompletionHandle):
-            if (
-                handle is None
-                and not meta.currentMetadataValues & FWPS_METADATA_FIELD_COMPLETION_HANDLE
-            ):
+        if handle is None:
+            if not meta.currentMetadataValues & FWPS_METADATA_FIELD_COMPLETION_HANDLE:
                 return None
-            handle = CompletionHandle(layer_id, self._is_reauth(layer_id, values), token=handle)
-            meta.completionHandle = handle
-        handle.live = True
+            handle = meta.completionHandle = CompletionHandle(layer_id)
+        self.pends.enter(handle, layer_id, self._is_reauth(layer_id, values))
         return handle
 
     # ---- classify -----------------------------------------------------------------------
@@ -523,6 +523,7 @@ class FilterEngine:
                     entered_with_write = not arb.hard
                     entry_action = out.actionType
                     callout.active += 1
+                    self._running.append((callout, flt, layer_id))
                     try:
                         callout.call_classify(
                             inFixedValues,
@@ -535,6 +536,7 @@ class FilterEngine:
                         )
                     finally:
                         callout.active -= 1
+                        self._running.pop()
                     notes: list[str] = []
                     decision = callout_decision(
                         flt.action_type,
@@ -567,11 +569,11 @@ class FilterEngine:
                 arb.combine(decision)
         finally:
             if handle is not None:
-                handle.live = False
+                self.pends.leave(handle)
             flows.leave(flow_state)
             _current.reset(token)
         result = arb.result()
-        if handle is not None and handle.pended:
+        if handle is not None and self.pends.is_pended(handle):
             absorbed = result.flags & FWPS_CLASSIFY_OUT_FLAG_ABSORB
             if result.actionType != FWP_ACTION_BLOCK or not absorbed:
                 if trace is not None and trace:
@@ -606,16 +608,54 @@ class FilterEngine:
         layer_id: int,
         inFixedValues: FWPS_INCOMING_VALUES0,
         inMetaValues: FWPS_INCOMING_METADATA_VALUES0,
+        segment: Any,
+        *,
+        flow_handle: int,
+        deliver: Callable[[bytes, int], None],
+        exclude_callout_id: int | None = None,
+        below_sublayer_weight: int | None = None,
+    ) -> StreamVerdict:
+        """The seam's stream layer entry (``wfpsim.stack.seam``): ``segment`` has ``data``
+        (bytes, copied into an engine NBL), ``flags`` (FWPS_STREAM_FLAG_*), ``injected`` and
+        ``callout_id``; ``deliver(data, flags)`` is called, in stream order, for every run of
+        bytes that passed every stream callout, as soon as it passes (``flags`` has
+        ..._DISCONNECT when the FIN is released). Injected segments (``exclude_callout_id`` or
+        ``segment.injected``) are shown only to lower-weight sublayers than the injecting
+        callout's. Returns a :class:`StreamVerdict` (``drop_connection``, ``deferred``,
+        ``allow_connection``, plus the details of :mod:`wfpsim.filtering.stream`)."""
+        if exclude_callout_id is None and getattr(segment, "injected", False):
+            exclude_callout_id = getattr(segment, "callout_id", None)
+        return self.stream.indicate_bytes(
+            layer_id,
+            inFixedValues,
+            inMetaValues,
+            flow_handle,
+            segment.flags,
+            segment.data,
+            deliver=deliver,
+            exclude_callout_id=exclude_callout_id,
+            below_sublayer_weight=below_sublayer_weight,
+        )
+
+    def stream_classify_nbl(
+        self,
+        layer_id: int,
+        inFixedValues: FWPS_INCOMING_VALUES0 | None,
+        inMetaValues: FWPS_INCOMING_METADATA_VALUES0 | None,
         flow_handle: int,
         stream_flags: int,
         nbl_chain: Any,
         data_length: int,
         *,
+        deliver: Callable[[bytes, int], None] | None = None,
         exclude_callout_id: int | None = None,
         below_sublayer_weight: int | None = None,
-    ):
-        """TCP payload at STREAM_V4/V6 (contract in :mod:`wfpsim.filtering.stream`)."""
-        return self.stream.classify(
+    ) -> StreamVerdict:
+        """The stream layer over a caller's NBL chain (payload only), zero-copy: the callouts'
+        ``FWPS_STREAM_DATA0.dataOffset`` points into `nbl_chain`, which is borrowed for the call
+        (see :mod:`wfpsim.filtering.stream`). Without `deliver` the delivered bytes are in
+        ``verdict.outputs``."""
+        return self.stream.indicate(
             layer_id,
             inFixedValues,
             inMetaValues,
@@ -623,6 +663,7 @@ class FilterEngine:
             stream_flags,
             nbl_chain,
             data_length,
+            deliver=deliver,
             exclude_callout_id=exclude_callout_id,
             below_sublayer_weight=below_sublayer_weight,
         )
@@ -635,16 +676,83 @@ class FilterEngine:
         stream_flags: int,
         nbl_chain: Any,
         data_length: int,
-    ):
-        """Data a callout stream-injected (FwpsStreamInjectAsync0): indicated only to stream
-        callouts of lower-weight sublayers than the injecting callout's, never to it."""
-        return self.stream.inject(
-            flow_handle, callout_id, layer_id, stream_flags, nbl_chain, data_length
+        deliver: Callable[[bytes, int], None] | None = None,
+    ) -> StreamVerdict:
+        """Data a callout stream-injected (FwpsStreamInjectAsync0) as an NBL chain: indicated
+        only to stream callouts of lower-weight sublayers than the injecting callout's."""
+        return self.stream.indicate(
+            layer_id,
+            None,
+            None,
+            flow_handle,
+            stream_flags,
+            nbl_chain,
+            data_length,
+            deliver=deliver,
+            exclude_callout_id=callout_id,
         )
 
-    def stream_continue(self, flow_handle: int, callout_id: int, layer_id: int, stream_flags: int):
-        """FwpsStreamContinue0 (Pythonic; raises): resumes a deferred inbound stream."""
-        return self.stream.resume(flow_handle, callout_id, layer_id, stream_flags)
+    def stream_continue(
+        self,
+        flow_handle: int,
+        callout_id: int,
+        layer_id: int,
+        stream_flags: int,
+        deliver: Callable[[bytes, int], None] | None = None,
+    ) -> StreamVerdict:
+        """FwpsStreamContinue0 (Pythonic; raises): resumes a deferred inbound stream. Released
+        bytes go to `deliver`, else to the attached stack's ``stream_deliver``."""
+        return self.stream.resume(flow_handle, callout_id, layer_id, stream_flags, deliver)
+
+    # ---- the stack seam's optional hooks -------------------------------------------------
+
+    def attach(self, stack: Any) -> None:
+        """The engine was set on `stack` (several stacks may share one engine: flow ids are
+        unique across stacks, so per-flow state needs no stack key)."""
+        if stack not in self.stacks:
+            self.stacks.append(stack)
+        self.stack = stack
+
+    def detach(self, stack: Any) -> None:
+        if stack in self.stacks:
+            self.stacks.remove(stack)
+        self.stack = self.stacks[-1] if self.stacks else None
+
+    def stacks_for_flow(self, flow_handle: int) -> list[Any]:
+        """The attached stacks, the one that says it owns `flow_handle` first."""
+        owners = []
+        for stack in self.stacks:
+            owns = getattr(stack, "owns_flow", None)
+            if owns is not None and owns(flow_handle):
+                owners.append(stack)
+        return owners + [s for s in self.stacks if s not in owners]
+
+    def current_callout(self) -> str | None:
+        """Describes the callout whose classifyFn is running now (innermost), for the stack's
+        injection records and loop reports."""
+        if not self._running:
+            return None
+        callout, flt, layer_id = self._running[-1]
+        try:
+            layer = FWPS_BUILTIN_LAYERS(layer_id).name
+        except ValueError:
+            layer = str(layer_id)
+        name = getattr(callout.classify_fn, "__qualname__", None) or repr(callout.key)
+        return f"callout {callout.callout_id} {name!r} (filter {flt.filter_id}) at {layer}"
+
+    def knows_callout(self, callout_id: int, layer_id: int) -> bool | None:
+        """For FwpsStreamInjectAsync0: is `callout_id` registered with a filter (or an
+        FwpmCalloutAdd0 object) at `layer_id`?"""
+        callout = self.callouts.by_id(callout_id)
+        if callout is None:
+            return False
+        if self.fwpm_callouts.get(callout.key) == layer_id:
+            return True
+        return any(f.callout_key == callout.key for f in self.filters(layer_id))
+
+    def flow_deleted(self, flow_handle: int) -> None:
+        """The stack's flow ended: same as :meth:`flow_end`."""
+        self.flow_end(flow_handle)
 
     # ---- teardown -----------------------------------------------------------------------
 

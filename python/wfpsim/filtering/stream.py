@@ -440,11 +440,28 @@ class StreamVerdict:
     held: int = 0
     deferred: bool = False
     dropped: bool = False
+    allow_connection: bool = False
     nested: bool = False
 
     @property
     def data(self) -> bytes:
         return b"".join(o.data for o in self.outputs)
+
+    @property
+    def drop_connection(self) -> bool:
+        """The seam's name for `dropped`: the stack closes the flow."""
+        return self.dropped
+
+
+@dataclass(eq=False)
+class _Frame:
+    """One stream_classify (or FwpsStreamContinue0) call on a flow direction."""
+
+    deliver: Any = None
+    outputs: list[StreamOutput] = field(default_factory=list)
+    fin: bool = False
+    abort: bool = False
+    blocked: int = 0
 
 
 @dataclass(eq=False)
@@ -472,11 +489,7 @@ class FlowDir:
     in_fixed: Any = None
     in_meta: Any = None
     fin_in: bool = False
-    depth: int = 0
-    outputs: list[StreamOutput] = field(default_factory=list)
-    fin_out: bool = False
-    abort_out: bool = False
-    blocked: int = 0
+    frames: list[_Frame] = field(default_factory=list)
 
     def stage(self, filter_id: int) -> Stage:
         st = self.stages.get(filter_id)
@@ -675,18 +688,25 @@ class StreamLayer:
         return j
 
     def _deliver(self, fd: FlowDir, pieces: list[Piece]) -> None:
+        """Bytes that passed every stage: to the innermost call's deliver callback, at once."""
+        frame = fd.frames[-1] if fd.frames else _Frame()
         for p in pieces:
-            if p.length:
-                fd.outputs.append(StreamOutput(read_range(p.chain, p.start, p.length), p.flags))
-            if p.fin and p.flags & DISCONNECT_BITS:
-                fd.fin_out = True
-            if p.fin and p.flags & ABORT_BITS:
-                fd.abort_out = True
+            data = read_range(p.chain, p.start, p.length)
+            flags = p.flags | fd.direction
             self._release(p)
+            if data:
+                frame.outputs.append(StreamOutput(data, flags))
+            if p.fin and flags & DISCONNECT_BITS:
+                frame.fin = True
+            if p.fin and flags & ABORT_BITS:
+                frame.abort = True
+            if frame.deliver is not None and (data or p.fin):
+                frame.deliver(data, flags)
 
     def _drop(self, fd: FlowDir, pipeline: list[_StageRef], idx: int, pieces: list[Piece]) -> None:
         n = sum(p.length for p in pieces)
-        fd.blocked += n
+        if fd.frames:
+            fd.frames[-1].blocked += n
         for ref in pipeline[idx + 1 :]:
             fd.stage(ref.flt.filter_id).missed += n
         for p in pieces:
@@ -798,6 +818,7 @@ class StreamLayer:
 
         values = fd.in_fixed if fd.in_fixed is not None else FWPS_INCOMING_VALUES0(fl.layer_id)
         callout.active += 1
+        engine._running.append((callout, flt, fl.layer_id))
         try:
             callout.call_classify(
                 values,
@@ -810,6 +831,7 @@ class StreamLayer:
             )
         finally:
             callout.active -= 1
+            engine._running.pop()
         notes: list[str] = []
         action = io.streamAction
         n_total = piece.length
@@ -923,7 +945,8 @@ class StreamLayer:
         fl.dropped = True
         for fd in fl.dirs.values():
             for st in fd.stages.values():
-                fd.blocked += st.held
+                if fd.frames:
+                    fd.frames[-1].blocked += st.held
                 for p in st.data:
                     self._release(p)
                 st.data = []
@@ -932,17 +955,34 @@ class StreamLayer:
 
     # ---- entry points --------------------------------------------------------------------
 
-    def _verdict(self, fl: StreamFlow, fd: FlowDir, nested: bool) -> StreamVerdict:
+    def _verdict(self, fl: StreamFlow, fd: FlowDir, frame: _Frame) -> StreamVerdict:
+        nested = bool(fd.frames)
         verdict = StreamVerdict(fl.flow_handle, fl.layer_id, fd.direction, nested=nested)
-        if not nested:
-            verdict.outputs, fd.outputs = fd.outputs, []
-            verdict.fin, fd.fin_out = fd.fin_out, False
-            verdict.abort, fd.abort_out = fd.abort_out, False
-            verdict.blocked, fd.blocked = fd.blocked, 0
+        verdict.outputs, verdict.fin, verdict.abort = frame.outputs, frame.fin, frame.abort
+        verdict.blocked = frame.blocked
         verdict.held = sum(st.held for st in fd.stages.values())
         verdict.deferred = any(st.deferred for st in fd.stages.values())
         verdict.dropped = fl.dropped
+        if fl.allowed and not fl.dropped:
+            verdict.allow_connection = not self._pipeline(fl, fd)
         return verdict
+
+    def _pop_frame(self, fd: FlowDir, frame: _Frame) -> None:
+        """Ends a call: a nested call without its own deliver hands its bytes to its parent."""
+        popped = fd.frames.pop()
+        assert popped is frame
+        if frame.deliver is None and fd.frames:
+            parent = fd.frames[-1]
+            parent.blocked += frame.blocked
+            parent.fin = parent.fin or frame.fin
+            parent.abort = parent.abort or frame.abort
+            for out in frame.outputs:
+                parent.outputs.append(out)
+                if parent.deliver is not None:
+                    parent.deliver(out.data, out.flags)
+            frame.outputs = []
+            frame.blocked = 0
+            frame.fin = frame.abort = False
 
     def _entry(self, pipeline: list[_StageRef], exclude: int | None, below: int | None) -> int:
         if below is None and exclude is not None:
@@ -960,7 +1000,7 @@ class StreamLayer:
                 return i
         return len(pipeline)
 
-    def classify(
+    def indicate(
         self,
         layer_id: int,
         in_fixed: Any,
@@ -970,9 +1010,13 @@ class StreamLayer:
         chain: Any,
         data_length: int,
         *,
+        owned: _Owned | None = None,
+        deliver: Any = None,
         exclude_callout_id: int | None = None,
         below_sublayer_weight: int | None = None,
     ) -> StreamVerdict:
+        """One indication of stream bytes (see the module docstring). `owned`: the chain is the
+        engine's own (built from the seam's bytes), else it is borrowed for the call."""
         if layer_id not in STREAM_LAYERS:
             raise InvalidParameterError(
                 f"layer {layer_id} is not FWPS_LAYER_STREAM_V4/V6",
@@ -997,45 +1041,78 @@ class StreamLayer:
         if in_fixed is not None:
             fd.in_fixed, fd.in_meta = in_fixed, in_meta
         injected = exclude_callout_id is not None or below_sublayer_weight is not None
-        fin = bool(stream_flags & DISCONNECT_BITS)
+        terminal = bool(stream_flags & (DISCONNECT_BITS | ABORT_BITS))
+        frame = _Frame(deliver)
         if fl.dropped:
-            fd.blocked += data_length
-            return self._verdict(fl, fd, nested=fd.depth > 0)
-        if fd.fin_in and not injected and (data_length or fin):
+            if owned is not None:
+                self._release(Piece(chain, 0, data_length, stream_flags, False, owned))
+            frame.blocked = data_length
+            return self._verdict(fl, fd, frame)
+        if fd.fin_in and not injected and (data_length or terminal):
+            if owned is not None:
+                self._release(Piece(chain, 0, data_length, stream_flags, False, owned))
             raise InvalidStateError(
                 "stream data indicated after the FIN of this direction",
                 NTSTATUS.STATUS_INVALID_DEVICE_STATE,
             )
-        if (fin or stream_flags & ABORT_BITS) and not injected:
+        if terminal and not injected:
             fd.fin_in = True
         engine = self.engine
-        fd.depth += 1
-        self._borrowed.append(chain)
+        fd.frames.append(frame)
         flow_state = engine.flows.enter(flow_handle)
         from wfpsim.filtering.engine import _current
 
         ctx_token = _current.set(engine)
         try:
-            if data_length or fin or stream_flags & ABORT_BITS:
+            piece = Piece(chain, 0, data_length, stream_flags, terminal, owned, exclude_callout_id)
+            if data_length or terminal:
                 pipeline = self._pipeline(fl, fd)
                 entry = 0
                 if injected:
                     entry = self._entry(pipeline, exclude_callout_id, below_sublayer_weight)
-                terminal = fin or bool(stream_flags & ABORT_BITS)
-                piece = Piece(
-                    chain, 0, data_length, stream_flags, terminal, None, exclude_callout_id
-                )
                 self._feed(fl, fd, pipeline, entry, [piece])
+            else:
+                self._release(piece)
         finally:
             _current.reset(ctx_token)
-            self._materialize(fl, chain)
-            self._borrowed.pop()
-            fd.depth -= 1
+            if owned is None:
+                self._materialize(fl, chain)
             engine.flows.leave(flow_state)
-        verdict = self._verdict(fl, fd, nested=fd.depth > 0)
-        if fd.depth == 0:
+            self._pop_frame(fd, frame)
+        verdict = self._verdict(fl, fd, frame)
+        if not fd.frames:
             self.reap()
         return verdict
+
+    def indicate_bytes(
+        self,
+        layer_id: int,
+        in_fixed: Any,
+        in_meta: Any,
+        flow_handle: int,
+        stream_flags: int,
+        data: bytes,
+        *,
+        deliver: Any = None,
+        exclude_callout_id: int | None = None,
+        below_sublayer_weight: int | None = None,
+    ) -> StreamVerdict:
+        """As :meth:`indicate` for bytes (the seam's StreamSegment): the engine builds its own
+        NBL over a copy and frees it when every byte has been consumed."""
+        owned = self._own(bytes(data)) if data else None
+        return self.indicate(
+            layer_id,
+            in_fixed,
+            in_meta,
+            flow_handle,
+            stream_flags,
+            owned.nbl if owned is not None else None,
+            len(data),
+            owned=owned,
+            deliver=deliver,
+            exclude_callout_id=exclude_callout_id,
+            below_sublayer_weight=below_sublayer_weight,
+        )
 
     def inject(
         self,
@@ -1046,7 +1123,7 @@ class StreamLayer:
         chain: Any,
         data_length: int,
     ) -> StreamVerdict:
-        return self.classify(
+        return self.indicate(
             layer_id,
             None,
             None,
@@ -1058,7 +1135,12 @@ class StreamLayer:
         )
 
     def resume(
-        self, flow_handle: int, callout_id: int, layer_id: int, stream_flags: int
+        self,
+        flow_handle: int,
+        callout_id: int,
+        layer_id: int,
+        stream_flags: int,
+        deliver: Any = None,
     ) -> StreamVerdict:
         """FwpsStreamContinue0: re-indicates what a deferred inbound stage holds."""
         fl = self.flows.get((flow_handle, layer_id))
@@ -1089,14 +1171,15 @@ class StreamLayer:
                 f"callout {callout_id} has not deferred flow {flow_handle}",
                 NTSTATUS.STATUS_INVALID_PARAMETER,
             )
-        if fd.depth or any(st.busy for st in fd.stages.values()):
+        if fd.frames or any(st.busy for st in fd.stages.values()):
             raise InvalidStateError(
                 "FwpsStreamContinue0 cannot be called from inside a classifyFn of the flow",
                 NTSTATUS.STATUS_INVALID_DEVICE_STATE,
             )
         st = fd.stage(pipeline[idx].flt.filter_id)
         st.deferred = False
-        fd.depth += 1
+        frame = _Frame(deliver if deliver is not None else self._out_of_band_deliver(flow_handle))
+        fd.frames.append(frame)
         from wfpsim.filtering.engine import _current
 
         ctx_token = _current.set(self.engine)
@@ -1106,10 +1189,20 @@ class StreamLayer:
         finally:
             self.engine.flows.leave(flow_state)
             _current.reset(ctx_token)
-            fd.depth -= 1
-        verdict = self._verdict(fl, fd, nested=False)
+            self._pop_frame(fd, frame)
+        verdict = self._verdict(fl, fd, frame)
         self.reap()
         return verdict
+
+    def _out_of_band_deliver(self, flow_handle: int) -> Any:
+        """Where bytes released outside stream_classify go: ``stack.stream_deliver(flow_id,
+        flags, data)`` of the attached stack that owns the flow (the seam), else None (they are
+        only in the returned verdict)."""
+        for stack in self.engine.stacks_for_flow(flow_handle):
+            fn = getattr(stack, "stream_deliver", None)
+            if fn is not None:
+                return lambda data, flags, _fn=fn: _fn(flow_handle, flags, data)
+        return None
 
     def emit(self, verdict: StreamVerdict) -> None:
         """Hands a verdict produced outside stream_classify to the stack."""
@@ -1125,7 +1218,7 @@ class StreamLayer:
                 continue
             self._drop_flow(fl)
             for fd in fl.dirs.values():
-                self.emit(self._verdict(fl, fd, nested=False))
+                self.emit(self._verdict(fl, fd, _Frame()))
 
     def end_flow(self, flow_handle: int) -> None:
         for key in [k for k in self.flows if k[0] == flow_handle]:

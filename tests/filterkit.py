@@ -1,0 +1,101 @@
+"""Helpers shared by the filter-engine and stream-layer tests (not a test module)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wfpsim.constants import (
+    FWP_ACTION_BLOCK,
+    FWP_ACTION_CONTINUE,
+    FWP_ACTION_PERMIT,
+    FWPS_BUILTIN_LAYERS,
+    FWPS_CLASSIFY_OUT_FLAG_ABSORB,
+    FWPS_METADATA_FIELD_FLOW_HANDLE,
+    FWPS_RIGHT_ACTION_WRITE,
+)
+from wfpsim.constants.layers import FIELDS_BY_LAYER
+from wfpsim.fwps_types import (
+    FWP_VALUE0,
+    FWPS_INCOMING_METADATA_VALUES0,
+    FWPS_INCOMING_VALUE0,
+    FWPS_INCOMING_VALUES0,
+)
+
+
+def values(layer: int, **fields: Any) -> FWPS_INCOMING_VALUES0:
+    """FWPS_INCOMING_VALUES0 for `layer`: every field FWP_EMPTY except the named ones
+    (``IP_REMOTE_PORT=FWP_VALUE0.u16(80)``; a bare int is FWP_UINT32)."""
+    name = FWPS_BUILTIN_LAYERS(layer).name.removesuffix("_DISCARD")
+    enum = FIELDS_BY_LAYER[FWPS_BUILTIN_LAYERS[name]]
+    short = name.removeprefix("FWPS_LAYER_")
+    count = int(enum[f"FWPS_FIELD_{short}_MAX"])
+    vals = FWPS_INCOMING_VALUES0(
+        layer, count, [FWPS_INCOMING_VALUE0(FWP_VALUE0()) for _ in range(count)]
+    )
+    for key, value in fields.items():
+        index = int(enum[f"FWPS_FIELD_{short}_{key}"])
+        if isinstance(value, int):
+            value = FWP_VALUE0.u32(value)
+        vals.incomingValue[index].value = value
+    return vals
+
+
+def meta(flow: int = 0, **kw: Any) -> FWPS_INCOMING_METADATA_VALUES0:
+    m = FWPS_INCOMING_METADATA_VALUES0(**kw)
+    if flow:
+        m.flowHandle = flow
+        m.currentMetadataValues |= FWPS_METADATA_FIELD_FLOW_HANDLE
+    return m
+
+
+@dataclass
+class Call:
+    filter_id: int
+    entry_rights: int
+    entry_action: int
+    flow_context: int
+    layer_data: Any
+    classify_context: Any = None
+
+
+@dataclass
+class Callout:
+    """A scripted classifyFn: writes `action` (None: leave classifyOut alone), optionally clears
+    the write right / sets ABSORB, and records every call."""
+
+    action: int | None = FWP_ACTION_PERMIT
+    clear: bool = False
+    absorb: bool = False
+    honour_right: bool = False  # return untouched when the write right is clear (R1)
+    calls: list[Call] = field(default_factory=list)
+
+    def __call__(self, inFixedValues, inMetaValues, layerData, filter, flowContext, classifyOut):  # noqa: N803
+        self.calls.append(
+            Call(
+                filter.filterId, classifyOut.rights, classifyOut.actionType, flowContext, layerData
+            )
+        )
+        if self.honour_right and not classifyOut.rights & FWPS_RIGHT_ACTION_WRITE:
+            return
+        if self.action is not None:
+            classifyOut.actionType = self.action
+        if self.clear:
+            classifyOut.rights &= ~FWPS_RIGHT_ACTION_WRITE
+        if self.absorb:
+            classifyOut.flags |= FWPS_CLASSIFY_OUT_FLAG_ABSORB
+
+
+def permit(clear: bool = False) -> Callout:
+    return Callout(FWP_ACTION_PERMIT, clear=clear)
+
+
+def block(clear: bool = False, absorb: bool = False) -> Callout:
+    return Callout(FWP_ACTION_BLOCK, clear=clear, absorb=absorb)
+
+
+def cont() -> Callout:
+    return Callout(FWP_ACTION_CONTINUE)
+
+
+__all__ = ["Call", "Callout", "block", "cont", "meta", "permit", "values"]

@@ -113,6 +113,8 @@ def _register(deviceObject: Any, callout: Any, version: int) -> tuple[NTSTATUS, 
         return NTSTATUS.STATUS_INVALID_PARAMETER, 0
     if callout is None:
         return NTSTATUS.STATUS_FWP_NULL_POINTER, 0
+    if callout.calloutKey is None:
+        return NTSTATUS.STATUS_INVALID_PARAMETER, 0
     engine = _engine_of(deviceObject)
     ident = [0]
 

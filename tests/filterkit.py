@@ -99,3 +99,64 @@ def cont() -> Callout:
 
 
 __all__ = ["Call", "Callout", "block", "cont", "meta", "permit", "values"]
+
+
+class Chains:
+    """Builds NBL chains whose NBs span several caller MDLs (with headroom before DataOffset)
+    and frees everything it built (NBLs, then NBs, then MDLs)."""
+
+    def __init__(self) -> None:
+        self.nbls: list[Any] = []
+        self.nbs: list[Any] = []
+        self.mdls: list[Any] = []
+
+    def nb(self, data: bytes, cuts: tuple[int, ...] = (), headroom: int = 0) -> Any:
+        """An NB over `data`, its MDLs cut at the offsets `cuts` (relative to `data`), with
+        `headroom` junk bytes before DataOffset in the first MDL."""
+        from wfpsim import Mdl, NetBuffer
+
+        raw = b"\xee" * headroom + data
+        points = [0] + [headroom + c for c in cuts if 0 < c < len(data)] + [len(raw)]
+        head = prev = None
+        for a, b in zip(points, points[1:], strict=False):
+            if b <= a:
+                continue
+            mdl = Mdl.allocate(bytearray(raw[a:b]))
+            self.mdls.append(mdl)
+            if prev is None:
+                head = mdl
+            else:
+                prev.Next = mdl
+            prev = mdl
+        if head is None:
+            head = Mdl.allocate(bytearray(b"\xee" * max(headroom, 1)))
+            self.mdls.append(head)
+        nb = NetBuffer.allocate(head, headroom, len(data))
+        self.nbs.append(nb)
+        return nb
+
+    def nbl(self, *nbs: Any) -> Any:
+        from wfpsim import NetBufferList
+
+        nbl = NetBufferList.from_buffers(list(nbs))
+        self.nbls.append(nbl)
+        return nbl
+
+    def chain(self, *nbls: Any) -> Any:
+        for a, b in zip(nbls, nbls[1:], strict=False):
+            a.Next = b
+        return nbls[0]
+
+    def free(self) -> None:
+        for nbl in self.nbls:
+            nbl.Next = None
+        for nbl in self.nbls:
+            nbl.FirstNetBuffer = None
+            nbl.free()
+        for nb in self.nbs:
+            nb.Next = None
+            nb.free()
+        for mdl in self.mdls:
+            mdl.Next = None
+            mdl.free()
+        self.nbls, self.nbs, self.mdls = [], [], []

@@ -160,3 +160,83 @@ class Chains:
             mdl.Next = None
             mdl.free()
         self.nbls, self.nbs, self.mdls = [], [], []
+
+
+class App:
+    """Collects what the stream layer delivers: bytes in order, and the FIN."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.events: list[tuple[bytes, int]] = []
+
+    def deliver(self, data: bytes, flags: int) -> None:
+        self.events.append((bytes(data), flags))
+        self.data += data
+
+    @property
+    def fin(self) -> bool:
+        from wfpsim.constants import (
+            FWPS_STREAM_FLAG_RECEIVE_DISCONNECT,
+            FWPS_STREAM_FLAG_SEND_DISCONNECT,
+        )
+
+        return any(
+            f & (FWPS_STREAM_FLAG_RECEIVE_DISCONNECT | FWPS_STREAM_FLAG_SEND_DISCONNECT)
+            for _, f in self.events
+        )
+
+
+class FakeStreamInjector:
+    """Test scaffolding standing in for the stack's FwpsStreamInjectAsync0 (issue #4 owns the
+    real one): the documented flag / NULL checks, then the bytes go to the engine at once (so an
+    inline injection takes the place of the bytes the callout blocks), then one completion per
+    NBL of the chain (none for a NULL-NBL FIN)."""
+
+    def __init__(self, engine: Any, app: App) -> None:
+        self.engine = engine
+        self.app = app
+        self.completions: list[Any] = []
+
+    def __call__(
+        self,
+        flowId: int,  # noqa: N803
+        calloutId: int,  # noqa: N803
+        layerId: int,  # noqa: N803
+        streamFlags: int,  # noqa: N803
+        netBufferList: Any,  # noqa: N803
+        dataLength: int,  # noqa: N803
+        completionFn: Any,  # noqa: N803
+        completionContext: Any = None,  # noqa: N803
+    ) -> int:
+        from wfpsim.constants import (
+            FWPS_STREAM_FLAG_RECEIVE,
+            FWPS_STREAM_FLAG_RECEIVE_DISCONNECT,
+            FWPS_STREAM_FLAG_SEND,
+            FWPS_STREAM_FLAG_SEND_DISCONNECT,
+        )
+        from wfpsim.status import NTSTATUS
+
+        if (
+            streamFlags & FWPS_STREAM_FLAG_RECEIVE_DISCONNECT
+            and not streamFlags & FWPS_STREAM_FLAG_RECEIVE
+        ):
+            return NTSTATUS.STATUS_FWP_INVALID_PARAMETER
+        if (
+            streamFlags & FWPS_STREAM_FLAG_SEND_DISCONNECT
+            and not streamFlags & FWPS_STREAM_FLAG_SEND
+        ):
+            return NTSTATUS.STATUS_FWP_INVALID_PARAMETER
+        if netBufferList is not None and completionFn is None:
+            return NTSTATUS.STATUS_FWP_NULL_POINTER
+        self.engine.stream_inject(
+            flowId, calloutId, layerId, streamFlags, netBufferList, dataLength, self.app.deliver
+        )
+        nbl = netBufferList
+        for _ in range(1 << 16):
+            if nbl is None:
+                break
+            nxt = nbl.Next
+            self.completions.append(completionContext)
+            completionFn(completionContext, nbl, False)
+            nbl = nxt
+        return NTSTATUS.STATUS_SUCCESS

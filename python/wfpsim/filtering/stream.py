@@ -1154,6 +1154,11 @@ class StreamLayer:
                 "FwpsStreamContinue0 resumes inbound streams: streamFlags needs RECEIVE",
                 NTSTATUS.STATUS_FWP_INVALID_PARAMETER,
             )
+        if self.engine._running:
+            raise InvalidStateError(
+                "FwpsStreamContinue0 cannot be called from inside a classifyFn",
+                NTSTATUS.STATUS_INVALID_DEVICE_STATE,
+            )
         fd = fl.dirs[FWPS_STREAM_FLAG_RECEIVE]
         pipeline = self._pipeline(fl, fd)
         idx = next(
@@ -1170,11 +1175,6 @@ class StreamLayer:
             raise InvalidStateError(
                 f"callout {callout_id} has not deferred flow {flow_handle}",
                 NTSTATUS.STATUS_INVALID_PARAMETER,
-            )
-        if fd.frames or any(st.busy for st in fd.stages.values()):
-            raise InvalidStateError(
-                "FwpsStreamContinue0 cannot be called from inside a classifyFn of the flow",
-                NTSTATUS.STATUS_INVALID_DEVICE_STATE,
             )
         st = fd.stage(pipeline[idx].flt.filter_id)
         st.deferred = False

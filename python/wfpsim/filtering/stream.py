@@ -1099,7 +1099,9 @@ class StreamLayer:
     ) -> StreamVerdict:
         """As :meth:`indicate` for bytes (the seam's StreamSegment): the engine builds its own
         NBL over a copy and frees it when every byte has been consumed."""
-        owned = self._own(bytes(data)) if data else None
+        # a FIN / RST carries no data but still comes in an (empty) NBL that callouts may clone
+        terminal = stream_flags & (DISCONNECT_BITS | ABORT_BITS)
+        owned = self._own(bytes(data)) if data or terminal else None
         return self.indicate(
             layer_id,
             in_fixed,

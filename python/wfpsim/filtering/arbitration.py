@@ -39,7 +39,7 @@ CALLOUT_INSPECTION filters are skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from wfpsim.constants import (
     FWP_ACTION_BLOCK,
@@ -79,7 +79,6 @@ class Arbiter:
     absorb: bool = False
     veto: bool = False
     matched: bool = False
-    diagnostics: list[str] = field(default_factory=list)
 
     @property
     def write_right(self) -> bool:

@@ -481,7 +481,7 @@ class FilterEngine:
         values = inFixedValues.incomingValue
         arb = Arbiter()
         self._serial += 1
-        classify_context = ClassifyContext(layer_id, self._serial)
+        classify_context = None
         token = _current.set(self)
         flow_state = self.flows.enter(flow_handle)
         handle = self._prepare_completion(layer_id, inFixedValues, inMetaValues)
@@ -522,6 +522,8 @@ class FilterEngine:
                     out = initial_classify_out(arb)
                     entered_with_write = not arb.hard
                     entry_action = out.actionType
+                    if classify_context is None and callout.version:
+                        classify_context = ClassifyContext(layer_id, self._serial)
                     callout.active += 1
                     self._running.append((callout, flt, layer_id))
                     try:

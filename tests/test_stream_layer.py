@@ -653,3 +653,37 @@ def test_stream_argument_errors(rigs):
             assert err.value.status == status, kwargs
     finally:
         nbl.free()
+
+
+def test_drops_outside_classify_reach_the_owning_stack(rigs):
+    class FakeStack:
+        def __init__(self, flows):
+            self.flows = dict.fromkeys(flows)
+            self.aborted = []
+            self.delivered = []
+
+        def abort_flow(self, flow_id):
+            self.aborted.append(flow_id)
+
+        def stream_deliver(self, flow_id, flags, data):
+            self.delivered.append((flow_id, data))
+
+    other, owner = FakeStack([]), FakeStack([FLOW, FLOW + 1])
+    r = rigs(
+        Scripted(
+            stream_action(FWPS_STREAM_ACTION_DEFER),
+            stream_action(FWPS_STREAM_ACTION_DROP_CONNECTION),
+        )
+    )
+    r.e.attach(other)
+    r.e.attach(owner)
+    assert r.e.stacks_for_flow(FLOW) == [owner, other]
+    r.send(b"abc")
+    v = r.e.stream_continue(FLOW, r.ids[0], S, R)  # the re-indication is dropped
+    assert v.drop_connection and owner.aborted == [FLOW] and other.aborted == []
+    r.send(b"x", flow=FLOW + 1)
+    with r.e:
+        assert wdk.FwpsFlowAbort0(FLOW + 1) == NTSTATUS.STATUS_SUCCESS
+    assert owner.aborted == [FLOW, FLOW + 1]
+    assert r.e.stream.pending_verdicts[-1].drop_connection
+    r.e.flow_end(FLOW + 1)

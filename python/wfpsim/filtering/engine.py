@@ -417,6 +417,7 @@ class FilterEngine:
             return NTSTATUS.STATUS_NOT_FOUND
         self.stream.abort_flow(flow_handle)
         self.flows.end(flow_handle, aborted=True)
+        self._tell_stack_flow_dropped(flow_handle)
         return NTSTATUS.STATUS_SUCCESS
 
     # ---- pending ------------------------------------------------------------------------
@@ -721,13 +722,25 @@ class FilterEngine:
         self.stack = self.stacks[-1] if self.stacks else None
 
     def stacks_for_flow(self, flow_handle: int) -> list[Any]:
-        """The attached stacks, the one that says it owns `flow_handle` first."""
+        """The attached stacks, those that own `flow_handle` (``owns_flow(id)`` or an entry in
+        ``stack.flows``) first."""
         owners = []
         for stack in self.stacks:
             owns = getattr(stack, "owns_flow", None)
-            if owns is not None and owns(flow_handle):
+            flows = getattr(stack, "flows", None)
+            if (owns is not None and owns(flow_handle)) or (
+                isinstance(flows, dict) and flow_handle in flows
+            ):
                 owners.append(stack)
         return owners + [s for s in self.stacks if s not in owners]
+
+    def _tell_stack_flow_dropped(self, flow_handle: int) -> None:
+        """A flow dropped outside stream_classify (FwpsFlowAbort0, DROP_CONNECTION during
+        FwpsStreamContinue0): the owning stack's ``abort_flow(flow_id)`` tears it down."""
+        for stack in self.stacks_for_flow(flow_handle)[:1]:
+            abort = getattr(stack, "abort_flow", None)
+            if abort is not None:
+                abort(flow_handle)
 
     def current_callout(self) -> str | None:
         """Describes the callout whose classifyFn is running now (innermost), for the stack's

@@ -26,6 +26,13 @@ every earlier callout let them through; a block removes them for everyone):
 * ALLOW_CONNECTION passes the indicated bytes and makes the stage transparent for the rest of
   the flow, both directions.
 
+Also per stage: a filter added after the flow's first indication is skipped unless its callout
+has FWP_CALLOUT_FLAG_ALLOW_MID_STREAM_INSPECTION; CONDITIONAL_ON_FLOW callouts need a context on
+the flow at this layer; unregistered callouts act as static BLOCK (PERMIT with
+PERMIT_IF_CALLOUT_UNREGISTERED; inspection filters skipped); a stage cannot be re-entered while
+its callout runs (a :class:`ContractViolation` names the rule). Deleting a filter whose stage
+holds or defers data is refused with STATUS_FWP_IN_USE (§9: "not supported").
+
 A FIN (``FWPS_STREAM_FLAG_*_DISCONNECT``) travels as its own indication after any held bytes:
 if a stage holds bytes when the FIN reaches it, those bytes are indicated first, alone, with
 NO_MORE_DATA; then the FIN indication (its own bytes, possibly none, flags with DISCONNECT, and
@@ -35,39 +42,52 @@ NO_MORE_DATA) [emu]. A callout that blocks the FIN (out-of-band pattern) re-inje
 ``FWPS_RIGHT_ACTION_WRITE`` is always set in the classifyOut of a stream callout (it is
 meaningless there, §7.5) and ``actionType`` starts as FWP_ACTION_CONTINUE.
 
-Buffers. The chain passed to :meth:`StreamLayer.classify` is *borrowed* for the call: callouts
-see it zero-copy (``dataOffset`` into the caller's NBL / NB / MDL). Bytes the engine must keep
-beyond the call are copied into engine-owned NBLs; an indication that must join several pieces
-(accumulated data) is copied into one engine-owned NBL. Engine NBLs are freed once consumed and
-once their clones (FwpsCloneStreamData0) are freed. Callouts' clones of the caller's chain keep
-the caller's NBLs' ChildRefCount up: the stack frees those NBLs only when it drops to 0.
+Buffers. A chain passed to :meth:`FilterEngine.stream_classify_nbl` is *borrowed* for the call:
+callouts see it zero-copy (``dataOffset`` into the caller's NBL / NB / MDL). Bytes the engine
+must keep beyond the call are copied into engine-owned NBLs; an indication that must join
+several pieces (accumulated data) is copied into one engine-owned NBL. The seam's
+:meth:`FilterEngine.stream_classify` gets bytes and builds an engine-owned NBL (an empty one for
+a FIN / RST, so that callouts can clone the FIN indication). Engine NBLs are freed once consumed
+and once their clones (FwpsCloneStreamData0) are freed. Callouts' clones of a caller's chain keep
+its NBLs' ChildRefCount up: the caller frees those NBLs only when it drops to 0.
 
-Contract for the stack::
+Contracts. The stack seam (``wfpsim.stack.seam``)::
 
-    stream_classify(layer_id, inFixedValues, inMetaValues, flow_handle, stream_flags,
-                    nbl_chain, data_length, *, exclude_callout_id=None,
-                    below_sublayer_weight=None) -> StreamVerdict
+    stream_classify(layer_id, inFixedValues, inMetaValues, segment, *, flow_handle, deliver,
+                    exclude_callout_id=None, below_sublayer_weight=None) -> StreamVerdict
 
-* ``stream_flags``: FWPS_STREAM_FLAG_* of the data; RECEIVE-side bits for inbound data,
-  SEND-side for outbound (one side only); DISCONNECT marks the FIN (``data_length`` may be 0 and
-  ``nbl_chain`` None or an empty NBL).
-* ``nbl_chain``: payload only, each NB's DataOffset at the payload; the first ``data_length``
-  bytes are indicated.
-* ``exclude_callout_id`` / ``below_sublayer_weight``: for stream-injected data (what
-  FwpsStreamInjectAsync0 receives). When only the callout id is given the engine derives the
-  weight from that callout's stage. An injection made from inside a stream classifyFn must reach
-  the engine before FwpsStreamInjectAsync0 returns: its bytes then take the place of the blocked
-  ones. Its verdict has ``nested=True`` and no deliveries: they are in the outer verdict, in
-  order. :meth:`FilterEngine.stream_inject` is the same call by callout id.
-* The verdict (:class:`StreamVerdict`): ``outputs`` — the bytes to deliver now (to the socket
-  for receive data, to TCP for send data), in order, with their stream flags; ``fin`` — a FIN
-  passed every callout (deliver it after the outputs); ``blocked`` — bytes callouts removed in
-  this call; ``held`` — bytes the engine keeps for this direction; ``deferred`` — an inbound
-  stage is deferred (stop acknowledging); ``dropped`` — DROP_CONNECTION or FwpsFlowAbort0: tear
-  the connection down.
-* Bytes that become deliverable outside any stream_classify call (FwpsStreamContinue0,
-  FwpsFlowAbort0) are passed to ``engine.stream_sink(verdict)`` if the stack set one, else queued
-  on ``engine.stream.pending_verdicts``.
+* ``segment.data`` (bytes), ``segment.flags`` (FWPS_STREAM_FLAG_*: RECEIVE-side bits for inbound
+  data or SEND-side bits for outbound, never both; DISCONNECT marks the FIN, which carries no
+  data), ``segment.injected`` / ``segment.callout_id`` (FwpsStreamInjectAsync0 data).
+* ``deliver(data, flags)`` is called for every run of bytes that passed every stream callout, in
+  stream order, *as soon as it passes* (zero or more times per call); ``flags`` has the direction
+  bit, and ..._DISCONNECT on the call that releases the FIN (``data`` may then be empty).
+* Injected data (``exclude_callout_id``, or ``segment.injected``) is never indicated to the
+  injecting callout, only to stream callouts of sublayers weighted below its own (the weight is
+  derived from the callout's stage when ``below_sublayer_weight`` is None). A call made from
+  inside a stream classifyFn (inline injection) is nested: its bytes are delivered at once, i.e.
+  exactly between what the callout permitted before and after.
+* Returns :class:`StreamVerdict`: ``drop_connection`` (DROP_CONNECTION honoured: close the flow),
+  ``deferred`` (an inbound stage is deferred: stop acknowledging), ``allow_connection`` (every
+  callout allowed the flow: no stream classify needed any more), plus ``outputs`` (what was
+  delivered), ``fin`` / ``abort``, ``blocked`` (bytes callouts removed), ``held`` (bytes the
+  engine keeps for this direction), ``nested``.
+* Bytes released outside any stream_classify (FwpsStreamContinue0) go to
+  ``stack.stream_deliver(flow_id, flags, data)`` of the attached stack owning the flow; a flow
+  dropped outside stream_classify (FwpsFlowAbort0, DROP_CONNECTION during FwpsStreamContinue0)
+  is reported with ``stack.abort_flow(flow_id)``; without a stack the verdict goes to
+  ``engine.stream_sink`` or ``engine.stream.pending_verdicts``.
+
+The chain form (tests, embedders that own NBLs)::
+
+    stream_classify_nbl(layer_id, inFixedValues, inMetaValues, flow_handle, stream_flags,
+                        nbl_chain, data_length, *, deliver=None, exclude_callout_id=None,
+                        below_sublayer_weight=None) -> StreamVerdict
+
+takes the first ``data_length`` payload bytes of ``nbl_chain`` (NBs' DataOffset at the payload;
+None with ``data_length`` 0 for a FIN without NBL). Without ``deliver`` the bytes are only in
+``verdict.outputs``; a nested call without ``deliver`` hands them to the enclosing call.
+:meth:`FilterEngine.stream_inject` is the same for data a callout injected (by callout id).
 """
 
 from __future__ import annotations
@@ -1194,6 +1214,8 @@ class StreamLayer:
             self._pop_frame(fd, frame)
         verdict = self._verdict(fl, fd, frame)
         self.reap()
+        if verdict.dropped:
+            self.engine._tell_stack_flow_dropped(flow_handle)
         return verdict
 
     def _out_of_band_deliver(self, flow_handle: int) -> Any:

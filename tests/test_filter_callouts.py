@@ -494,3 +494,18 @@ def test_wdk_module_exports_the_new_names():
         "FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT",
     ):
         assert hasattr(wdk, name), name
+
+
+def test_notify_fn_may_add_filters_itself():
+    e = FilterEngine()
+    added = []
+
+    def notify(kind, key, flt):
+        if kind == FWPS_CALLOUT_NOTIFY_ADD_FILTER and not added:
+            added.append(e.add_filter(L, FWP_ACTION_PERMIT, key="inner"))
+        return NTSTATUS.STATUS_SUCCESS
+
+    e.register_callout(classify_permit, key="c", notify_fn=notify)
+    outer = e.add_filter(L, FWP_ACTION_CALLOUT_TERMINATING, callout_key="c", key="outer")
+    assert added and added[0] != outer
+    assert sorted(f.filter_id for f in e.filters()) == sorted([outer, added[0]])

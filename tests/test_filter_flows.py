@@ -416,3 +416,11 @@ def test_make_completion_handle_for_callers_without_a_stack():
     status, ctx = got.pop()
     e2.complete_operation(ctx, None)
     assert e2.pends.completed == [ctx] and ctx.handle is token
+
+
+def test_flows_without_contexts_leave_no_state_behind():
+    e = FilterEngine()
+    Driver(e)
+    for flow in range(1, 200):
+        dd(e, flow=flow)
+    assert e.flows.associations() == [] and not any(f in e.flows for f in range(1, 200))

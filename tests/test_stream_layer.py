@@ -687,3 +687,33 @@ def test_drops_outside_classify_reach_the_owning_stack(rigs):
     assert owner.aborted == [FLOW, FLOW + 1]
     assert r.e.stream.pending_verdicts[-1].drop_connection
     r.e.flow_end(FLOW + 1)
+
+
+def test_injection_stays_below_the_injector_after_it_allowed_the_connection(rigs):
+    top = Scripted(PERMIT_ALL)
+    allow = Scripted(stream_action(FWPS_STREAM_ACTION_ALLOW_CONNECTION))
+    low = Scripted(PERMIT_ALL)
+    r = rigs(top, allow, low, sublayers=[0x60, 0x40, 0x20])
+    r.send(b"a")
+    nbl = NetBufferList.from_bytes(b"b")
+    r.inject(FLOW, r.ids[1], S, R, nbl, 1, lambda c, n, d: n.free())
+    assert top.data == [b"a"] and allow.data == [b"a"] and low.data == [b"a", b"b"]
+
+
+def test_injection_into_a_direction_not_yet_indicated_uses_the_flows_values(rigs):
+    c = Scripted(PERMIT_ALL)
+    r = rigs()
+    r.e.register_callout(c, key="k")
+    r.e.add_filter(
+        S,
+        FWP_ACTION_CALLOUT_TERMINATING,
+        callout_key="k",
+        conditions=[(FWPS_FIELD_STREAM_V4_IP_LOCAL_PORT, FWP_MATCH_EQUAL, 8888)],
+    )
+    nbl = NetBufferList.from_bytes(b"req")
+    r.e.stream_classify_nbl(
+        S, values(S, IP_LOCAL_PORT=FWP_VALUE0.u16(8888)), meta(FLOW), FLOW, SND, nbl, 3
+    )
+    r.e.stream_classify_nbl(S, None, None, FLOW, R, nbl, 3, below_sublayer_weight=0xFFFF)
+    nbl.free()
+    assert [i.flags for i in c.seen] == [SND, R]

@@ -413,7 +413,8 @@ class FilterEngine:
     def flow_abort(self, flow_handle: int) -> NTSTATUS:
         """FwpsFlowAbort0: the flow is torn down (the stack is told through the stream sink);
         STATUS_NOT_FOUND for a flow the engine never saw [emu]."""
-        if flow_handle not in self.flows and not self.stream.knows_flow(flow_handle):
+        stack_knows = any(_stack_owns(stack, flow_handle) for stack in self.stacks)
+        if not (flow_handle in self.flows or self.stream.knows_flow(flow_handle) or stack_knows):
             return NTSTATUS.STATUS_NOT_FOUND
         self.stream.abort_flow(flow_handle)
         self.flows.end(flow_handle, aborted=True)
@@ -724,14 +725,7 @@ class FilterEngine:
     def stacks_for_flow(self, flow_handle: int) -> list[Any]:
         """The attached stacks, those that own `flow_handle` (``owns_flow(id)`` or an entry in
         ``stack.flows``) first."""
-        owners = []
-        for stack in self.stacks:
-            owns = getattr(stack, "owns_flow", None)
-            flows = getattr(stack, "flows", None)
-            if (owns is not None and owns(flow_handle)) or (
-                isinstance(flows, dict) and flow_handle in flows
-            ):
-                owners.append(stack)
+        owners = [stack for stack in self.stacks if _stack_owns(stack, flow_handle)]
         return owners + [s for s in self.stacks if s not in owners]
 
     def _tell_stack_flow_dropped(self, flow_handle: int) -> None:
@@ -784,6 +778,14 @@ class FilterEngine:
     def close(self) -> None:
         """Frees the engine's own NBLs (held stream data); flows and callouts are forgotten."""
         self.stream.close()
+
+
+def _stack_owns(stack: Any, flow_handle: int) -> bool:
+    owns = getattr(stack, "owns_flow", None)
+    if owns is not None:
+        return bool(owns(flow_handle))
+    flows = getattr(stack, "flows", None)
+    return isinstance(flows, dict) and flow_handle in flows
 
 
 def _describe(decision: Any) -> str:

@@ -299,6 +299,7 @@ class FilterTable:
         eff, given = effective_weight(weight, conds)
         sub = self.sublayer(sublayer)
         filter_id = self._next_filter_id
+        self._next_filter_id += 1  # an add that fails later leaves a gap, as in the BFE
         fwps = FWPS_FILTER0(
             filterId=filter_id,
             weight=FWP_VALUE0(FWP_UINT64, eff),
@@ -328,9 +329,10 @@ class FilterTable:
         )
 
     def insert(self, flt: Filter) -> None:
-        if flt.filter_id != self._next_filter_id:
-            raise InvalidStateError("stale filter build", NTSTATUS.STATUS_INVALID_PARAMETER)
-        self._next_filter_id += 1
+        if flt.key in self.by_key:  # a notifyFn added the same key meanwhile
+            raise InvalidStateError(
+                f"a filter with key {flt.key!r} already exists", NTSTATUS.STATUS_FWP_ALREADY_EXISTS
+            )
         self.filters[flt.filter_id] = flt
         self.by_key[flt.key] = flt
         self._changed()

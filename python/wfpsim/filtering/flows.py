@@ -145,8 +145,8 @@ class FlowTable:
                 break
             layer_id, callout_id, ctx = st.deferred_deletes.pop(0)
             self._delete(st.flow_handle, layer_id, callout_id, ctx)
-        if st.ended and not st.contexts and not st.deferred_deletes:
-            self._flows.pop(st.flow_handle, None)
+        if not st.contexts and not st.deferred_deletes:
+            self._flows.pop(st.flow_handle, None)  # nothing to remember about this flow
 
     def _delete(self, flow_id: int, layer_id: int, callout_id: int, ctx: int) -> None:
         self.delete_log.append((flow_id, layer_id, callout_id, ctx))

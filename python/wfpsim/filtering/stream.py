@@ -527,6 +527,8 @@ class StreamFlow:
     dirs: dict[int, FlowDir] = field(default_factory=dict)
     allowed: set[int] = field(default_factory=set)
     dropped: bool = False
+    in_fixed: Any = None
+    in_meta: Any = None
 
     def dir(self, direction: int) -> FlowDir:
         fd = self.dirs.get(direction)
@@ -1004,12 +1006,18 @@ class StreamLayer:
             frame.blocked = 0
             frame.fin = frame.abort = False
 
-    def _entry(self, pipeline: list[_StageRef], exclude: int | None, below: int | None) -> int:
+    def _entry(
+        self, layer_id: int, pipeline: list[_StageRef], exclude: int | None, below: int | None
+    ) -> int:
         if below is None and exclude is not None:
+            # the sublayer(s) of the injecting callout's filters at this layer, whether or not
+            # its stage is still in this flow's pipeline (it may have allowed the connection)
+            callout = self.engine.callouts.by_id(exclude)
             weights = [
-                r.sub.weight
-                for r in pipeline
-                if r.callout is not None and r.callout.callout_id == exclude
+                sub.weight
+                for sub, filters in self.engine.table.plan(layer_id)
+                for flt in filters
+                if callout is not None and flt.callout_key == callout.key
             ]
             if weights:
                 below = max(weights)
@@ -1060,6 +1068,10 @@ class StreamLayer:
         fd = fl.dir(direction)
         if in_fixed is not None:
             fd.in_fixed, fd.in_meta = in_fixed, in_meta
+            fl.in_fixed, fl.in_meta = in_fixed, in_meta
+        elif fd.in_fixed is None and fl.in_fixed is not None:
+            # the stream layer's values describe the connection, the same for both directions
+            fd.in_fixed, fd.in_meta = fl.in_fixed, fl.in_meta
         injected = exclude_callout_id is not None or below_sublayer_weight is not None
         terminal = bool(stream_flags & (DISCONNECT_BITS | ABORT_BITS))
         frame = _Frame(deliver)
@@ -1089,7 +1101,9 @@ class StreamLayer:
                 pipeline = self._pipeline(fl, fd)
                 entry = 0
                 if injected:
-                    entry = self._entry(pipeline, exclude_callout_id, below_sublayer_weight)
+                    entry = self._entry(
+                        layer_id, pipeline, exclude_callout_id, below_sublayer_weight
+                    )
                 self._feed(fl, fd, pipeline, entry, [piece])
             else:
                 self._release(piece)

@@ -509,3 +509,11 @@ def test_notify_fn_may_add_filters_itself():
     outer = e.add_filter(L, FWP_ACTION_CALLOUT_TERMINATING, callout_key="c", key="outer")
     assert added and added[0] != outer
     assert sorted(f.filter_id for f in e.filters()) == sorted([outer, added[0]])
+
+
+def test_version_independent_names():
+    assert wdk.FwpsCalloutRegister is wdk.FwpsCalloutRegister2
+    assert wdk.FWPS_CALLOUT is FWPS_CALLOUT2
+    assert wdk.FwpsFlowAssociateContext is wdk.FwpsFlowAssociateContext0
+    assert wdk.FwpsCloneStreamData is wdk.FwpsCloneStreamData0
+    assert wdk.FwpmFilterAdd is wdk.FwpmFilterAdd0

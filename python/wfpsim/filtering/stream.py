@@ -737,6 +737,9 @@ class StreamLayer:
     def _feed(
         self, fl: StreamFlow, fd: FlowDir, pipeline: list[_StageRef], idx: int, pieces: list[Piece]
     ) -> None:
+        for p in pieces:
+            if not (p.length or p.fin):
+                self._release(p)  # nothing to indicate: drop its reference
         pieces = [p for p in pieces if p.length or p.fin]
         if not pieces or fl.dropped:
             for p in pieces:

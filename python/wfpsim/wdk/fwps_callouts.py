@@ -527,7 +527,67 @@ def FwpmFilterDeleteByKey0(engineHandle: Any, key: Hashable) -> NTSTATUS:
     return _status_of(lambda: h.engine.delete_filter(key=key))
 
 
-__all__ = [
+# ---- version-independent names (fwpvi.h) -----------------------------------------------------
+# fwpvi.h maps each name to the newest version of the target. The pinned target (RS3) would give
+# FwpsCalloutRegister3 / FWPS_CALLOUT3, which the simulator does not model: the callout names map
+# to the Windows 8 version (FN2 argument list) [emu]; every other name here has one version.
+FwpsCalloutRegister = FwpsCalloutRegister2
+FWPS_CALLOUT = FWPS_CALLOUT2
+FwpsCalloutUnregisterById = FwpsCalloutUnregisterById0
+FwpsCalloutUnregisterByKey = FwpsCalloutUnregisterByKey0
+FwpsFlowAssociateContext = FwpsFlowAssociateContext0
+FwpsFlowRemoveContext = FwpsFlowRemoveContext0
+FwpsFlowAbort = FwpsFlowAbort0
+FwpsPendOperation = FwpsPendOperation0
+FwpsCompleteOperation = FwpsCompleteOperation0
+FwpsStreamContinue = FwpsStreamContinue0
+FwpsCopyStreamDataToBuffer = FwpsCopyStreamDataToBuffer0
+FwpsCloneStreamData = FwpsCloneStreamData0
+FwpsDiscardClonedStreamData = FwpsDiscardClonedStreamData0
+FwpmEngineOpen = FwpmEngineOpen0
+FwpmEngineClose = FwpmEngineClose0
+FwpmTransactionBegin = FwpmTransactionBegin0
+FwpmTransactionCommit = FwpmTransactionCommit0
+FwpmTransactionAbort = FwpmTransactionAbort0
+FwpmSubLayerAdd = FwpmSubLayerAdd0
+FwpmSubLayerDeleteByKey = FwpmSubLayerDeleteByKey0
+FwpmCalloutAdd = FwpmCalloutAdd0
+FwpmCalloutDeleteByKey = FwpmCalloutDeleteByKey0
+FwpmCalloutDeleteById = FwpmCalloutDeleteById0
+FwpmFilterAdd = FwpmFilterAdd0
+FwpmFilterDeleteById = FwpmFilterDeleteById0
+FwpmFilterDeleteByKey = FwpmFilterDeleteByKey0
+
+_VERSION_INDEPENDENT = [
+    "FwpsCalloutRegister",
+    "FWPS_CALLOUT",
+    "FwpsCalloutUnregisterById",
+    "FwpsCalloutUnregisterByKey",
+    "FwpsFlowAssociateContext",
+    "FwpsFlowRemoveContext",
+    "FwpsFlowAbort",
+    "FwpsPendOperation",
+    "FwpsCompleteOperation",
+    "FwpsStreamContinue",
+    "FwpsCopyStreamDataToBuffer",
+    "FwpsCloneStreamData",
+    "FwpsDiscardClonedStreamData",
+    "FwpmEngineOpen",
+    "FwpmEngineClose",
+    "FwpmTransactionBegin",
+    "FwpmTransactionCommit",
+    "FwpmTransactionAbort",
+    "FwpmSubLayerAdd",
+    "FwpmSubLayerDeleteByKey",
+    "FwpmCalloutAdd",
+    "FwpmCalloutDeleteByKey",
+    "FwpmCalloutDeleteById",
+    "FwpmFilterAdd",
+    "FwpmFilterDeleteById",
+    "FwpmFilterDeleteByKey",
+]
+
+__all__ = _VERSION_INDEPENDENT + [
     "DEVICE_OBJECT",
     "FWPM_SESSION_FLAG_DYNAMIC",
     "FwpmEngineHandle",

@@ -717,3 +717,74 @@ def test_injection_into_a_direction_not_yet_indicated_uses_the_flows_values(rigs
     r.e.stream_classify_nbl(S, None, None, FLOW, R, nbl, 3, below_sublayer_weight=0xFFFF)
     nbl.free()
     assert [i.flags for i in c.seen] == [SND, R]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    chunks=st.lists(st.binary(min_size=1, max_size=9), min_size=1, max_size=6),
+    choices=st.lists(
+        st.tuples(st.sampled_from("PBNC"), st.integers(0, 10)), min_size=1, max_size=40
+    ),
+    two=st.booleans(),
+)
+def test_property_delivered_bytes_are_what_the_callouts_permitted_in_order(chunks, choices, two):
+    """Each callout keeps its own expectation (what it permitted, in order); the application
+    must receive exactly the lowest callout's expectation, and nothing may be left held."""
+
+    class Model:
+        def __init__(self, choices):
+            self.choices = list(choices)
+            self.i = 0
+            self.expected = bytearray()
+
+        def __call__(self, v, m, io, flt, ctx, out):
+            sd = io.streamData
+            data = bytearray(sd.dataLength)
+            wdk.FwpsCopyStreamDataToBuffer0(sd, data, len(data))
+            kind, n = self.choices[self.i % len(self.choices)]
+            self.i += 1
+            if sd.flags & FWPS_STREAM_FLAG_RECEIVE_DISCONNECT:
+                kind, n = "P", 0  # let the FIN through
+            final = out.flags & (
+                FWPS_CLASSIFY_OUT_FLAG_NO_MORE_DATA | FWPS_CLASSIFY_OUT_FLAG_BUFFER_LIMIT_REACHED
+            )
+            if kind == "N" and not final:
+                io.streamAction, io.countBytesRequired, out.actionType = (
+                    FWPS_STREAM_ACTION_NEED_MORE_DATA,
+                    n,
+                    FWP_ACTION_NONE,
+                )
+                return
+            k = len(data) if n == 0 or n >= len(data) else n
+            if kind in "PN" or (kind == "C" and not data):
+                out.actionType, io.countBytesEnforced = FWP_ACTION_PERMIT, n
+                self.expected += data[:k]
+            elif kind == "B":
+                out.actionType, io.countBytesEnforced = FWP_ACTION_BLOCK, n
+            else:  # CONTINUE from a CALLOUT_UNKNOWN filter: everything goes on
+                out.actionType = FWP_ACTION_CONTINUE
+                self.expected += data
+
+    a = Model(choices)
+    b = Model(list(reversed(choices)))
+    if two:
+        r = Rig(a, b, sublayers=[0x40, 0x20], actions=[FWP_ACTION_CALLOUT_UNKNOWN] * 2, limit=16)
+    else:
+        r = Rig(a, actions=[FWP_ACTION_CALLOUT_UNKNOWN], limit=16)
+    try:
+        total_blocked = 0
+        for chunk in chunks:
+            total_blocked += r.send(chunk).blocked
+        v = r.fin()
+        total_blocked += v.blocked
+        last = b if two else a
+        assert bytes(r.app.data) == bytes(last.expected)
+        assert v.held == 0 and r.app.fin
+        if not two:
+            assert len(r.app.data) + total_blocked == sum(map(len, chunks))
+    finally:
+        r.close()

@@ -324,3 +324,87 @@ class FWPS_STREAM_CALLOUT_IO_PACKET0:  # noqa: N801
     countBytesRequired: int = 0
     countBytesEnforced: int = 0
     streamAction: int = 0
+
+
+# ---- management side (fwpmtypes.h): what FwpmSubLayerAdd0 / FwpmCalloutAdd0 / FwpmFilterAdd0 take
+#
+# Simulator conventions (documented deviations, the spec lists no FWPM GUID values):
+# * `layerKey` / `applicableLayer` is the run-time layer id (an FWPS_LAYER_* int) instead of the
+#   FWPM_LAYER_* GUID; `fieldKey` is the FWPS_FIELD_<LAYER>_* index instead of the
+#   FWPM_CONDITION_* GUID.
+# * Every other key (filterKey, subLayerKey, calloutKey, providerKey) is any hashable value; a
+#   `uuid.UUID` is what a port of driver code would use. None is the zero GUID.
+
+
+@dataclass
+class FWPM_DISPLAY_DATA0:  # noqa: N801
+    name: str | None = None
+    description: str | None = None
+
+
+@dataclass
+class FWPM_SESSION0:  # noqa: N801
+    sessionKey: Any = None
+    displayData: FWPM_DISPLAY_DATA0 = field(default_factory=FWPM_DISPLAY_DATA0)
+    flags: int = 0
+    txnWaitTimeoutInMSec: int = 0
+
+
+@dataclass
+class FWPM_SUBLAYER0:  # noqa: N801
+    subLayerKey: Any = None
+    displayData: FWPM_DISPLAY_DATA0 = field(default_factory=FWPM_DISPLAY_DATA0)
+    flags: int = 0
+    providerKey: Any = None
+    providerData: FWP_BYTE_BLOB | None = None
+    weight: int = 0  # UINT16, higher = evaluated first
+
+
+@dataclass
+class FWPM_CALLOUT0:  # noqa: N801
+    calloutKey: Any = None
+    displayData: FWPM_DISPLAY_DATA0 = field(default_factory=FWPM_DISPLAY_DATA0)
+    flags: int = 0
+    providerKey: Any = None
+    providerData: FWP_BYTE_BLOB | None = None
+    applicableLayer: int = 0  # run-time layer id (simulator convention, see above)
+    calloutId: int = 0  # output: the run-time id once registered
+
+
+@dataclass
+class FWPM_ACTION0:  # noqa: N801
+    """`calloutKey` when `type` has FWP_ACTION_FLAG_CALLOUT, else `filterType` (C union)."""
+
+    type: int = 0
+    calloutKey: Any = None
+
+    @property
+    def filterType(self) -> Any:
+        return self.calloutKey
+
+
+@dataclass
+class FWPM_FILTER_CONDITION0:  # noqa: N801
+    fieldKey: int = 0  # FWPS_FIELD_<LAYER>_* index (simulator convention, see above)
+    matchType: int = 0
+    conditionValue: FWP_CONDITION_VALUE0 = field(default_factory=FWP_CONDITION_VALUE0)
+
+
+@dataclass
+class FWPM_FILTER0:  # noqa: N801
+    filterKey: Any = None
+    displayData: FWPM_DISPLAY_DATA0 = field(default_factory=FWPM_DISPLAY_DATA0)
+    flags: int = 0  # FWPM_FILTER_FLAG_*
+    providerKey: Any = None
+    providerData: FWP_BYTE_BLOB | None = None
+    layerKey: int = 0  # run-time layer id (simulator convention, see above)
+    subLayerKey: Any = None  # None: FWPM_SUBLAYER_UNIVERSAL
+    weight: FWP_VALUE0 = field(default_factory=FWP_VALUE0)
+    numFilterConditions: int = 0
+    filterCondition: list[FWPM_FILTER_CONDITION0] = field(default_factory=list)
+    action: FWPM_ACTION0 = field(default_factory=FWPM_ACTION0)
+    rawContext: int = 0  # union with providerContextKey
+    providerContextKey: Any = None
+    reserved: Any = None
+    filterId: int = 0  # output
+    effectiveWeight: FWP_VALUE0 = field(default_factory=FWP_VALUE0)  # output

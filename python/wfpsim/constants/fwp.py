@@ -253,6 +253,42 @@ class FWP_DATA_TYPE(enum.IntEnum):
     FWP_DATA_TYPE_MAX = 0x103
 
 
+class FWP_MATCH_TYPE(enum.IntEnum):
+    """fwptypes.h ``FWP_MATCH_TYPE`` (``FWPS_FILTER_CONDITION0.matchType``; layers.md §7.3).
+
+    The spec names the type without values; these are the implicit enum positions of
+    fwptypes.h (Microsoft Learn "FWP_MATCH_TYPE enumeration"). ``FWP_MATCH_PREFIX`` is
+    misnamed in Windows: it tests whether the value *ends* with the condition value.
+    """
+
+    FWP_MATCH_EQUAL = 0
+    FWP_MATCH_GREATER = 1
+    FWP_MATCH_LESS = 2
+    FWP_MATCH_GREATER_OR_EQUAL = 3
+    FWP_MATCH_LESS_OR_EQUAL = 4
+    FWP_MATCH_RANGE = 5
+    FWP_MATCH_FLAGS_ALL_SET = 6
+    FWP_MATCH_FLAGS_ANY_SET = 7
+    FWP_MATCH_FLAGS_NONE_SET = 8
+    FWP_MATCH_EQUAL_CASE_INSENSITIVE = 9
+    FWP_MATCH_NOT_EQUAL = 10  # Win7+
+    FWP_MATCH_PREFIX = 11
+    FWP_MATCH_NOT_PREFIX = 12
+    FWP_MATCH_TYPE_MAX = 13
+
+
+# --- FWPM_FILTER0.flags (fwpmtypes.h; management side, not in the spec tables) ---------------
+# Values from fwpmtypes.h (Microsoft Learn "FWPM_FILTER0"). FwpmFilterAdd0 maps CLEAR_ACTION_RIGHT
+# and PERMIT_IF_CALLOUT_UNREGISTERED onto the run-time FWPS_FILTER_FLAG_* bits above.
+FWPM_FILTER_FLAG_NONE = 0x00000000
+FWPM_FILTER_FLAG_PERSISTENT = 0x00000001
+FWPM_FILTER_FLAG_BOOTTIME = 0x00000002
+FWPM_FILTER_FLAG_HAS_PROVIDER_CONTEXT = 0x00000004
+FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT = 0x00000008
+FWPM_FILTER_FLAG_PERMIT_IF_CALLOUT_UNREGISTERED = 0x00000010
+FWPM_FILTER_FLAG_DISABLED = 0x00000020
+
+
 # --- FWP_CONDITION_FLAG_* (the FLAGS incoming value) — layers.md §6 ----------------------------
 FWP_CONDITION_FLAG_IS_LOOPBACK = 0x00000001
 FWP_CONDITION_FLAG_IS_IPSEC_SECURED = 0x00000002
@@ -288,6 +324,7 @@ export_members(
     FWPS_CALLOUT_NOTIFY_TYPE,
     FWP_DIRECTION,
     FWP_DATA_TYPE,
+    FWP_MATCH_TYPE,
 )
 
 __all__ = public_names(globals())

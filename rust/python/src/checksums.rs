@@ -477,9 +477,10 @@ impl NetBufferList {
     fn set_checksum_info(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let v = info_arg(Some(value))?.unwrap_or(0);
         engine::with(|e| {
-            e.heap
-                .nbl_mut(self.id)
-                .map(|n| n.info[wfpsim_core::heap::CHECKSUM_INFO_SLOT] = v as usize)
+            e.heap.nbl_mut(self.id).map(|n| {
+                n.info
+                    .set(wfpsim_core::heap::CHECKSUM_INFO_SLOT, v as usize)
+            })
         })
         .py()
     }
@@ -676,7 +677,11 @@ impl Chain {
 
     /// The Internet checksum of every NB's data in one call (GIL released): a uint16 array.
     #[pyo3(signature = (initial=0))]
-    fn internet_checksums<'py>(&self, py: Python<'py>, initial: u16) -> PyResult<Bound<'py, PyArray1<u16>>> {
+    fn internet_checksums<'py>(
+        &self,
+        py: Python<'py>,
+        initial: u16,
+    ) -> PyResult<Bound<'py, PyArray1<u16>>> {
         let sums = match self.head {
             Some(h) => engine::with_detached(py, |heap| heap.checksum_chain(h, initial)).py()?,
             None => Vec::new(),

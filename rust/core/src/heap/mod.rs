@@ -136,6 +136,34 @@ pub struct ContextBlock {
     pub pushed: bool,
 }
 
+/// `NetBufferListInfo[]`: 27 pointer-sized OOB slots, stored only once one is written (most
+/// NBLs never carry any, and the inline array would triple an NBL's size).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InfoSlots(Option<Box<[usize; MAX_NET_BUFFER_LIST_INFO]>>);
+
+impl InfoSlots {
+    pub fn get(&self, index: usize) -> usize {
+        self.0
+            .as_ref()
+            .and_then(|s| s.get(index).copied())
+            .unwrap_or(0)
+    }
+    /// Writes a slot; indexes past MaxNetBufferListInfo are ignored (callers check them).
+    pub fn set(&mut self, index: usize, value: usize) {
+        if index >= MAX_NET_BUFFER_LIST_INFO || (value == 0 && self.0.is_none()) {
+            return;
+        }
+        self.0
+            .get_or_insert_with(|| Box::new([0; MAX_NET_BUFFER_LIST_INFO]))[index] = value;
+    }
+    pub fn all(&self) -> [usize; MAX_NET_BUFFER_LIST_INFO] {
+        self.0
+            .as_deref()
+            .copied()
+            .unwrap_or([0; MAX_NET_BUFFER_LIST_INFO])
+    }
+}
+
 /// Replay metadata carried from capture input to output (not a WDK field).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PacketMeta {
@@ -155,7 +183,7 @@ pub struct NetBufferList {
     pub status: u32,
     pub nbl_flags: u32,
     pub flags: u32,
-    pub info: [usize; MAX_NET_BUFFER_LIST_INFO],
+    pub info: InfoSlots,
     /// Context blocks, head first.
     pub context: Vec<ContextBlock>,
     pub prealloc_nb: Option<NbId>,

@@ -534,7 +534,10 @@ impl Heap {
             return Ok(None);
         }
         m.buffer
-            .slice(m.start + nb.current_mdl_offset as usize, nb.data_length as usize)
+            .slice(
+                m.start + nb.current_mdl_offset as usize,
+                nb.data_length as usize,
+            )
             .map(Some)
     }
 

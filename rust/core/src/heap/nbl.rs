@@ -2,9 +2,8 @@
 //! context area with backfill (`nbl.md §4`, §6, §9, §10).
 
 use super::{
-    ContextBlock, Heap, MdlId, MdlOrigin, NbId, NbOwner, NblId, NblKind, NetBufferList, PacketMeta,
-    Pool, PoolId, SiteId, MAX_NET_BUFFER_LIST_INFO, NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS,
-    WFP_INFO_SLOT,
+    ContextBlock, Heap, InfoSlots, MdlId, MdlOrigin, NbId, NbOwner, NblId, NblKind, NetBufferList,
+    PacketMeta, Pool, PoolId, SiteId, NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS, WFP_INFO_SLOT,
 };
 use crate::error::{Error, ErrorKind, Result};
 use std::sync::Arc;
@@ -31,7 +30,12 @@ fn check_context_sizes(size: u16, backfill: u16) -> Result<()> {
 }
 
 impl Heap {
-    fn new_nbl(&mut self, pool: Option<PoolId>, kind: NblKind, site: SiteId) -> Result<NblId> {
+    pub(crate) fn new_nbl(
+        &mut self,
+        pool: Option<PoolId>,
+        kind: NblKind,
+        site: SiteId,
+    ) -> Result<NblId> {
         if self.take_fault() {
             return Err(super::resources("NET_BUFFER_LIST allocation"));
         }
@@ -43,7 +47,7 @@ impl Heap {
             status: 0,
             nbl_flags: 0,
             flags: 0,
-            info: [0; MAX_NET_BUFFER_LIST_INFO],
+            info: InfoSlots::default(),
             context: Vec::new(),
             prealloc_nb: None,
             kind,
@@ -382,7 +386,7 @@ impl Heap {
         }
         let (info, meta, nbl_flags) = {
             let o = self.nbl(orig)?;
-            (o.info, o.meta, o.nbl_flags)
+            (o.info.clone(), o.meta, o.nbl_flags)
         };
         let c = self.nbl_mut(clone)?;
         c.meta = meta;
@@ -390,7 +394,7 @@ impl Heap {
             c.info = info;
             c.nbl_flags = nbl_flags;
         } else if wfp {
-            c.info[WFP_INFO_SLOT] = info[WFP_INFO_SLOT];
+            c.info.set(WFP_INFO_SLOT, info.get(WFP_INFO_SLOT));
         }
         if wfp {
             c.parent = Some(orig);

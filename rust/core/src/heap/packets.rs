@@ -20,7 +20,7 @@ impl Heap {
     /// The NBL's `TcpIpChecksumNetBufferListInfo`.
     pub fn checksum_info(&self, nbl: NblId) -> Result<ChecksumInfo> {
         Ok(ChecksumInfo::from_value(
-            self.nbl(nbl)?.info[CHECKSUM_INFO_SLOT],
+            self.nbl(nbl)?.info.get(CHECKSUM_INFO_SLOT),
         ))
     }
 
@@ -76,11 +76,16 @@ impl Heap {
                 }
                 let p = self.nb_pieces(nb)?;
                 let len = crate::bytes::Segmented::total_len(&p);
-                out.push(crate::checksum::internet_checksum_segmented(&p, 0, len, initial)?);
+                out.push(crate::checksum::internet_checksum_segmented(
+                    &p, 0, len, initial,
+                )?);
             }
             cur = self.nbl(nbl)?.next;
             if out.len() > self.nbs.live() {
-                return Err(crate::Error::state(None, "NET_BUFFER_LIST chain has a cycle (NBL.Next loops)"));
+                return Err(crate::Error::state(
+                    None,
+                    "NET_BUFFER_LIST chain has a cycle (NBL.Next loops)",
+                ));
             }
         }
         Ok(out)

@@ -306,18 +306,18 @@ impl NetBufferList {
     /// `NET_BUFFER_LIST_INFO(nbl, index)`: the pointer-sized value of an OOB slot.
     fn get_info(&self, index: usize) -> PyResult<usize> {
         check_slot(index)?;
-        engine::with(|e| e.heap.nbl(self.id).map(|n| n.info[index])).py()
+        engine::with(|e| e.heap.nbl(self.id).map(|n| n.info.get(index))).py()
     }
 
     fn set_info(&self, index: usize, value: usize) -> PyResult<()> {
         check_slot(index)?;
-        engine::with(|e| e.heap.nbl_mut(self.id).map(|n| n.info[index] = value)).py()
+        engine::with(|e| e.heap.nbl_mut(self.id).map(|n| n.info.set(index, value))).py()
     }
 
     /// All OOB slots as a tuple (a copy).
     #[getter(NetBufferListInfo)]
     fn info_tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let info = engine::with(|e| e.heap.nbl(self.id).map(|n| n.info)).py()?;
+        let info = engine::with(|e| e.heap.nbl(self.id).map(|n| n.info.all())).py()?;
         PyTuple::new(py, info)
     }
 

@@ -95,7 +95,11 @@ def zeroed(packets):
 
 @pytest.fixture(scope="module")
 def real_packets():
-    pkts = [p for p in ip_packets() if (p[0] >> 4 == 4 and p[9] in (6, 17)) or (p[0] >> 4 == 6 and p[6] in (6, 17))]
+    pkts = [
+        p
+        for p in ip_packets()
+        if (p[0] >> 4 == 4 and p[9] in (6, 17)) or (p[0] >> 4 == 6 and p[6] in (6, 17))
+    ]
     return zeroed(pkts)
 
 

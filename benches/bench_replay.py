@@ -116,7 +116,9 @@ def test_nat_wfpsim_native(benchmark, raw_pcap):
     benchmark(pipe.run, chain)
     assert pipe.stats[0]["applied"] >= N and pipe.stats[0]["errors"] == 0
     v = chain.verify_checksums()
-    assert (v.transport == wfpsim.Verdict.VALID).sum() + (v.transport == wfpsim.Verdict.ABSENT).sum() == N
+    assert (v.transport == wfpsim.Verdict.VALID).sum() + (
+        v.transport == wfpsim.Verdict.ABSENT
+    ).sum() == N
     chain.free()
 
 

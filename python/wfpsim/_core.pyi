@@ -219,3 +219,106 @@ def live_counts() -> tuple[int, int, int]: ...
 def fail_allocations(count: int) -> None: ...
 def set_site_tracking(enabled: bool) -> None: ...
 def chain_capacity(mdl: Mdl) -> int: ...
+
+# ---- checksums and header operations ----
+
+class ParseSummary:
+    network_offset: int
+    network_header_len: int
+    transport_offset: int
+    payload_len: int
+    fragment_offset: int
+    fragment_id: int
+    ip_version: int
+    transport_protocol: int
+    is_fragment: bool
+    first_fragment: bool
+    more_fragments: bool
+    truncated: bool
+
+class ChecksumVerdicts:
+    """`.ip` / `.transport` are `wfpsim.Verdict` members."""
+
+    ip: Any
+    transport: Any
+    summary: ParseSummary
+    per_net_buffer: list[ChecksumVerdicts] | None
+
+class FixReport:
+    ip: Literal["full", "seed", "cleared", "untouched"]
+    ip_value: int | None
+    transport: Literal["full", "seed", "cleared", "untouched"]
+    transport_value: int | None
+    summary: ParseSummary
+    per_net_buffer: list[FixReport] | None
+
+class BatchVerdicts:
+    ip: NDArray[np.uint8]
+    transport: NDArray[np.uint8]
+    errors: dict[int, str]
+    summary: dict[str, NDArray[Any]]
+    nbl_index: NDArray[np.uint32]
+    def __len__(self) -> int: ...
+
+class BatchFix:
+    ip_action: NDArray[np.uint8]
+    transport_action: NDArray[np.uint8]
+    transport_value: NDArray[np.uint16]
+    errors: dict[int, str]
+    fixed: int
+
+def internet_checksum(buffer: BytesLike, initial: int = 0) -> int: ...
+def ones_sum(buffer: BytesLike) -> int: ...
+def pseudo_header_sum(source: bytes, destination: bytes, protocol: int, length: int) -> int: ...
+def checksum_update16(checksum: int, old: int, new: int) -> int: ...
+def checksum_update32(checksum: int, old: int, new: int) -> int: ...
+def checksum_info_layout() -> list[tuple[str, int]]: ...
+
+# NetBuffer / NetBufferList / Chain methods added by the checksum module (same classes):
+#   NetBuffer.parse() -> ParseSummary
+#   NetBuffer.verify_checksums(info=None) -> ChecksumVerdicts
+#   NetBuffer.fix_checksums(info=None) -> FixReport
+#   NetBuffer.rewrite_address(which, address, info=None) -> None
+#   NetBuffer.rewrite_port(which, port, info=None) -> int
+#   NetBuffer.decrement_ttl(info=None) -> int
+#   NetBuffer.update_field16(field_offset, value, checksum_offset, kind="checksum") -> int
+#   NetBuffer.pseudo_header_sum(include_length=True) -> int
+#   NetBuffer.internet_checksum(initial=0) -> int
+#   NetBufferList.checksum_info: int (settable with an int or a wfpsim.ChecksumInfo)
+#   NetBufferList.verify_checksums() -> ChecksumVerdicts; .fix_checksums() -> FixReport
+#   Chain.verify_checksums() -> BatchVerdicts; .fix_checksums() -> BatchFix
+#   Chain.parse() -> dict[str, ndarray]; .internet_checksums(initial=0) -> ndarray[uint16]
+#   Chain.stats() -> tuple[int, int, int]
+
+# ---- capture files and native pipelines ----
+
+class CaptureReader:
+    def __init__(self, path: str, batch_packets: int = 8192, batch_bytes: int = ...) -> None: ...
+    def next_chain(self) -> Chain | None: ...
+    def __iter__(self) -> CaptureReader: ...
+    def __next__(self) -> Chain: ...
+    @property
+    def format(self) -> Literal["pcap", "pcapng"] | None: ...
+    @property
+    def nanosecond(self) -> bool: ...
+    @property
+    def records_read(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    def close(self) -> None: ...
+
+class CaptureWriter:
+    def __init__(self, path: str, format: str = "pcap", snaplen: int = 262144) -> None: ...
+    def write_chain(self, chain: Chain) -> int: ...
+    @property
+    def records_written(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> CaptureWriter: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+class NativePipeline:
+    def __init__(self, stages: list[tuple[str, dict[str, Any]]]) -> None: ...
+    def run(self, chain: Chain) -> list[dict[str, Any]]: ...
+    def __len__(self) -> int: ...
+
+def network_layer(link_type: int, frame: bytes) -> tuple[int, int] | None: ...

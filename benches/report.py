@@ -19,10 +19,15 @@ def main(path: str) -> None:
         f"Python {machine.get('python_version', '?')}, {data.get('datetime', '')}\n"
     )
     for group in sorted(groups):
-        rows = sorted(groups[group], key=lambda b: b["stats"]["median"])
-        best = rows[0]["stats"]["median"]
+        def per_unit(b: dict) -> float:
+            """Median per packet or per byte, so entries that ran fewer packets compare fairly."""
+            info = b.get("extra_info", {})
+            return b["stats"]["median"] / (info.get("packets") or info.get("bytes") or 1)
+
+        rows = sorted(groups[group], key=per_unit)
+        best = per_unit(rows[0])
         print(f"### {group}\n")
-        print("| benchmark | median | throughput | × slower than best |")
+        print("| benchmark | median per round | throughput | × slower than best (per packet/byte) |")
         print("| --- | --- | --- | --- |")
         for b in rows:
             med = b["stats"]["median"]
@@ -34,7 +39,8 @@ def main(path: str) -> None:
                 tput = f"{info['packets'] / med / 1e6:.2f} M packets/s"
             unit = (1e6, "µs") if med < 1e-3 else (1e3, "ms")
             name = b["name"].replace("test_", "")
-            print(f"| {name} | {med * unit[0]:.2f} {unit[1]} | {tput} | {med / best:.1f} |")
+            note = f" ({info['note']})" if "note" in info else ""
+            print(f"| {name}{note} | {med * unit[0]:.2f} {unit[1]} | {tput} | {per_unit(b) / best:.1f} |")
         print()
 
 

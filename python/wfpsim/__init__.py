@@ -32,6 +32,7 @@ from wfpsim.errors import (
     UseAfterFreeError,
     WfpError,
 )
+from wfpsim.stack import Stack, current_stack, default_stack
 from wfpsim.status import NT_SUCCESS, NTSTATUS
 
 __version__ = "0.1.0"
@@ -71,4 +72,7 @@ __all__ = [
     "ContractViolation",
     "CaptureError",
     "InjectionLoopError",
+    "Stack",
+    "default_stack",
+    "current_stack",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from wfpsim.constants import *  # noqa: F403
 from wfpsim.status import *  # noqa: F403
 from wfpsim.status import NT_SUCCESS, NTSTATUS
+from wfpsim.wdk.fwps_inject import *  # noqa: F403
 from wfpsim.wdk.fwps_nbl import *  # noqa: F403
 from wfpsim.wdk.ndis import *  # noqa: F403
 

@@ -234,7 +234,7 @@ class TcpFlow:
         self.fin_indicated = {0: False, 1: False}  # a FIN was indicated at the stream layer
         self.fin_released = {0: False, 1: False}  # ... and passed all stream callouts
         self.deferred = {0: False, 1: False}  # engine reported DEFER for the direction
-        self.classifying: set[int] = set()  # directions inside stream_classify right now
+        self.classifying: dict[int, int] = {}  # direction -> nesting depth of stream_classify
         self.dropped = False
 
     @property

@@ -251,6 +251,39 @@ def _nbl_chain(nbl: NetBufferList) -> list[NetBufferList]:
     raise _param("NBL chain longer than 2**20 NBLs (a cycle?)")
 
 
+_KNOWN_ETHERTYPES = (IP.ETHERTYPE_IPV4, IP.ETHERTYPE_IPV6, IP.ETHERTYPE_VLAN, 0x0806)
+
+
+def _looks_like_ip(data: bytes) -> bool:
+    """A complete IPv4 packet (valid header checksum, total length = the data) or IPv6 packet
+    (40 + payload length = the data)."""
+    if len(data) >= 20 and data[0] >> 4 == 4 and (data[0] & 0xF) >= 5:
+        ihl = (data[0] & 0xF) * 4
+        total = int.from_bytes(data[2:4], "big")
+        return total == len(data) and IP.internet_checksum(data[:ihl]) == 0
+    if len(data) >= 40 and data[0] >> 4 == 6:
+        return 40 + int.from_bytes(data[4:6], "big") == len(data)
+    return False
+
+
+def _not_a_frame(data: bytes) -> str:
+    """Why ``data`` cannot start with an Ethernet (II) header, or ""."""
+    try:
+        eth = IP.parse_ethernet(data[:18])
+    except MalformedPacketError as e:
+        return str(e)
+    if eth.ethertype in (IP.ETHERTYPE_IPV4, IP.ETHERTYPE_IPV6):
+        want = 4 if eth.ethertype == IP.ETHERTYPE_IPV4 else 6
+        if len(data) <= eth.header_length or data[eth.header_length] >> 4 != want:
+            return f"EtherType {eth.ethertype:#06x} but no IPv{want} header after the MAC header"
+    elif eth.ethertype not in _KNOWN_ETHERTYPES and _looks_like_ip(data):
+        return (
+            "the data is an IP packet, not a frame (at INBOUND_MAC_FRAME_ETHERNET retreat by "
+            "ethernetMacHeaderSize before cloning)"
+        )
+    return ""
+
+
 def _ip_version(nbl: NetBufferList) -> int:
     nb = nbl.FirstNetBuffer
     if nb is None or nb.DataLength == 0:
@@ -996,14 +1029,13 @@ class Injector:
             if n.FirstNetBuffer is None:
                 raise _param(f"{fn}: NBL {i} of the chain has no NET_BUFFER")
             for nb in n.net_buffers:
-                try:
-                    IP.parse_ethernet(nb.tobytes()[:18])
-                except MalformedPacketError as e:
+                problem = _not_a_frame(nb.tobytes())
+                if problem:
                     kind = "an Ethernet" if layer_id in (56, 57) else "a MAC"
                     raise _param(
                         f"{fn}: the NET_BUFFER_LIST must begin with {kind} header at layer "
-                        f"{FWPS_BUILTIN_LAYERS(layer_id).name}: {e}"
-                    ) from None
+                        f"{FWPS_BUILTIN_LAYERS(layer_id).name}: {problem}"
+                    )
         params = dict(layer_id=layer_id, interface_index=interface_index,
                       ndis_port_number=ndis_port_number)
         process = self._p_mac_send if send else self._p_mac_receive
@@ -1033,6 +1065,8 @@ class Injector:
         if completion_fn is None and any(n.handle not in stack._own for n in chain):
             raise _param(f"{fn}: completionFn is required for cloned or built NBLs",
                          S.STATUS_FWP_NULL_POINTER)
+        if completion_fn is not None and not callable(completion_fn):
+            raise _param(f"{fn}: completionFn is not callable")
         self._reserved(fn, "flags", flags)
         self._reserved(fn, "reserved", reserved)
         params = dict(vswitch_id=vswitch_id, source_port_id=source_port_id,

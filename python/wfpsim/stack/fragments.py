@@ -14,9 +14,11 @@ Rules (each one is a test in ``tests/test_stack_fragments.py``):
   (RFC 8200 §4.5 allows this for IPv6; for IPv4 it is what RFC 791's algorithm does anyway).
 * IPv6: any other overlap discards the whole datagram, and later fragments of it are silently
   discarded until the reassembly timer expires (RFC 5722).
-* IPv4: RFC 791's algorithm copies each fragment's data into the buffer, so a differing overlap
-  is accepted and the later bytes win (``ipv4_overlap="rfc791"``, the default); ``"drop"``
-  treats it as IPv6 does (what many modern stacks do) — [emu] choice, configurable.
+* IPv4: RFC 791 does not forbid overlaps. ``ipv4_overlap="first"`` (default) keeps the bytes
+  that arrived first — the "Windows" target-based reassembly policy (Novak, 2005), [emu];
+  ``"last"`` is RFC 791's sample algorithm literally (each fragment's data is copied into the
+  buffer, so later bytes win); ``"drop"`` treats an overlap as IPv6 does. An overlap with
+  identical bytes is no conflict under any policy.
 * IPv6: a non-last fragment whose length is not a multiple of 8, or a fragment that would end
   beyond 65535 bytes of payload, is discarded (RFC 8200 §4.5; the ICMP Parameter Problem the RFC
   asks for is reported as an event, see :class:`ReassemblyEvent`). IPv4 likewise for > 65535.
@@ -96,13 +98,13 @@ class Reassembler:
         self,
         *,
         timeout_ns: int = DEFAULT_TIMEOUT_NS,
-        ipv4_overlap: str = "rfc791",
+        ipv4_overlap: str = "first",
         max_groups: int = 4096,
         max_events: int = 10_000,
     ) -> None:
-        if ipv4_overlap not in ("rfc791", "drop"):
+        if ipv4_overlap not in ("first", "last", "drop"):
             raise InvalidParameterError(
-                f"ipv4_overlap must be 'rfc791' or 'drop', not {ipv4_overlap!r}"
+                f"ipv4_overlap must be 'first', 'last' or 'drop', not {ipv4_overlap!r}"
             )
         self.timeout_ns = timeout_ns
         self.ipv4_overlap = ipv4_overlap
@@ -212,7 +214,8 @@ class Reassembler:
                     return self._discard(
                         group, "overlap", f"[{start}, {stop}) overlaps [{o}, {o + len(d)})"
                     )
-                self._event("overlap", key, f"[{start}, {stop}) overlaps; later bytes win")
+                winner = "later" if self.ipv4_overlap == "last" else "earlier"
+                self._event("overlap", key, f"[{start}, {stop}) overlaps; {winner} bytes win")
         group.pieces.append((start, data))
         if start == 0:
             if info.version == 6:
@@ -248,7 +251,8 @@ class Reassembler:
         if cursor < group.end:
             return None
         payload = bytearray(group.end)
-        for offset, data in group.pieces:  # RFC 791: copy each fragment in, in arrival order
+        order = group.pieces if self.ipv4_overlap == "last" else reversed(group.pieces)
+        for offset, data in order:  # copy each fragment in; the last copy wins
             payload[offset : offset + len(data)] = data
         del self.groups[group.key]
         info = group.first_info
@@ -325,9 +329,11 @@ def reassemble_group(packets: list[bytes]) -> bytes:
     return result.packet
 
 
-def fragment(packet: bytes, mtu: int, identification: int = 0) -> list[bytes]:
+def fragment(packet: bytes, mtu: int, identification: int | None = None) -> list[bytes]:
     """Splits an IP packet into fragments of at most ``mtu`` bytes. A packet that fits is
-    returned alone. IPv4 with DF set cannot be fragmented: MalformedPacketError."""
+    returned alone. IPv4 keeps the packet's Identification unless ``identification`` is given;
+    IPv6 puts ``identification`` (default 0) in the Fragment headers. IPv4 with DF set cannot be
+    fragmented: MalformedPacketError."""
     info = parse_ip(packet)
     if len(packet) <= mtu:
         return [packet]
@@ -346,6 +352,8 @@ def fragment(packet: bytes, mtu: int, identification: int = 0) -> list[bytes]:
             more = off + step < len(payload)
             struct.pack_into("!H", header, 2, hl + len(chunk))
             struct.pack_into("!H", header, 6, (off // 8) | (0x2000 if more else 0))
+            if identification is not None:
+                struct.pack_into("!H", header, 4, identification & 0xFFFF)
             fix_ipv4_checksum(header)
             out.append(bytes(header) + chunk)
         return out
@@ -368,7 +376,7 @@ def fragment(packet: bytes, mtu: int, identification: int = 0) -> list[bytes]:
         more = off + step < len(rest)
         head = bytearray(packet[:unfrag_len])
         head[nh_offset] = IPPROTO_FRAGMENT
-        frag = struct.pack("!BxHI", nh, off | (1 if more else 0), identification & 0xFFFFFFFF)
+        frag = struct.pack("!BxHI", nh, off | (1 if more else 0), (identification or 0) & 0xFFFFFFFF)
         struct.pack_into("!H", head, 4, unfrag_len - 40 + 8 + len(chunk))
         out.append(bytes(head) + frag + chunk)
     return out

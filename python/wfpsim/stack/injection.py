@@ -1182,6 +1182,7 @@ class Injector:
             if send_args is None:  # raw send: the NBL starts at the IP header
                 ip = stack.paths.parse_ip_of(pkt)
                 pkt.header_include = pkt.raw_ip[: ip.header_length]
+                pkt.header_in_data = True
                 pkt.may_fragment = True
                 if endpoint is None:
                     endpoint = stack._raw_endpoint(af, ip.protocol, compartment)

@@ -351,6 +351,7 @@ class Pkt:
     remote_scope_id: int | None = None
     control_data: bytes | None = None
     may_fragment: bool = True
+    header_in_data: bool = False  # raw send: the IP header is already in the NBL's data
     classify_mac: bool = True
     fragment: FWPS_INBOUND_FRAGMENT_METADATA0 | None = None
     raw_ip: bytes = b""  # the IP packet as parsed (receive paths)
@@ -1195,6 +1196,9 @@ class Paths:
         else:
             hlen = 20 if pkt.af == AF_INET else 40
         self.move(pkt, -hlen)
+        if pkt.header_in_data:  # a raw send: the driver's header goes out as it is
+            pkt.ip = IP.parse_ip(_head(nbs[0], 4096))
+            return
         for nb in nbs:
             payload_len = nb.DataLength - hlen
             if pkt.header_include:
@@ -1296,7 +1300,7 @@ class Paths:
             frags: list[bytes] = []
             for p in packets:
                 try:
-                    frags += fragment(p, iface.mtu, stack._next_ip_id())
+                    frags += fragment(p, iface.mtu, None if p[0] >> 4 == 4 else stack._next_ip_id())
                 except MalformedPacketError as e:
                     raise Dropped("failed", S.STATUS_INVALID_BUFFER_SIZE, str(e)) from None
             self.emit_packets(pkt, iface, frags, classify_mac=pkt.classify_mac)

@@ -475,7 +475,7 @@ class Stack:
                 raise InvalidParameterError(f"header-include send: {e}") from None
             header_include, payload = payload[: hip.header_length], payload[hip.header_length : hip.total_length]
             src = hip.src
-        if endpoint.protocol == IP.IPPROTO_UDP:
+        if endpoint.protocol == IP.IPPROTO_UDP and not endpoint.raw:
             if src is None:
                 return PathResult("failed", S.STATUS_NETWORK_UNREACHABLE, (), "no source address")
             segment = IP.udp_datagram(src, raddr, endpoint.local_port, remote[1], payload)

@@ -34,6 +34,7 @@ class Seen:
     layer_data: Any
     data_offset: int | None
     flow_handle: int
+    head: bytes = b""  # the first bytes of the first NET_BUFFER's data at classify time
 
     def value(self, name: str) -> Any:
         fm = _field_map(self.layer_id)
@@ -70,10 +71,11 @@ class HookEngine:
 
     def classify(self, layer_id, inFixedValues, inMetaValues, layerData, *, flow_handle=0,  # noqa: N803
                  exclude_callout_id=None, below_sublayer_weight=None):
-        offset = None
+        offset, head = None, b""
         if isinstance(layerData, wfpsim.NetBufferList) and layerData.FirstNetBuffer is not None:
             offset = layerData.FirstNetBuffer.DataOffset
-        seen = Seen(int(layer_id), inFixedValues, inMetaValues, layerData, offset, flow_handle)
+            head = bytes(layerData.FirstNetBuffer.tobytes()[:64])
+        seen = Seen(int(layer_id), inFixedValues, inMetaValues, layerData, offset, flow_handle, head)
         self.seen.append(seen)
         out = FWPS_CLASSIFY_OUT0(actionType=FWP_ACTION_PERMIT, rights=FWPS_RIGHT_ACTION_WRITE)
         hook = self.hooks.get(int(layer_id))
@@ -91,6 +93,7 @@ class HookEngine:
     def stream_classify(self, layer_id, inFixedValues, inMetaValues, segment, *, flow_handle,  # noqa: N803
                         deliver, exclude_callout_id=None, below_sublayer_weight=None):
         self.stream_calls.append((segment.data, segment.flags, segment.injected, exclude_callout_id))
+        self.seen.append(Seen(int(layer_id), inFixedValues, inMetaValues, segment, None, flow_handle))
         deliver(segment.data, segment.flags)
         return StreamVerdict()
 

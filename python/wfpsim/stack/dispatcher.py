@@ -38,6 +38,7 @@ class WorkItem:
     label: str = field(default="", compare=False)
     owner: Any = field(default=None, compare=False)  # e.g. the injection handle it belongs to
     depth: int = field(default=0, compare=False)  # causal re-injection depth (loop detection)
+    origin: str | None = field(default=None, compare=False)  # the callout whose work this is
     cancelled: bool = field(default=False, compare=False)
 
 
@@ -65,12 +66,17 @@ class Dispatcher:
         label: str = "",
         owner: Any = None,
         depth: int | None = None,
+        origin: str | None = None,
     ) -> WorkItem:
         """Queues ``fn`` to run at ``at_ns`` (or ``now + delay_ns``). Items queued while another
-        runs inherit its causal depth unless ``depth`` is given."""
+        runs inherit its causal depth and origin unless ``depth`` / ``origin`` are given."""
         when = self.now + max(0, delay_ns) if at_ns is None else max(at_ns, 0)
         self._seq += 1
-        item = WorkItem(when, self._seq, fn, label, owner, self.depth if depth is None else depth)
+        if depth is None:
+            depth = self.depth
+            if origin is None and self.running is not None:
+                origin = self.running.origin
+        item = WorkItem(when, self._seq, fn, label, owner, depth, origin)
         heapq.heappush(self._heap, item)
         return item
 

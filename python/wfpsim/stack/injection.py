@@ -462,6 +462,9 @@ class Injector:
                 name = None
             if name:
                 return str(name)
+        running = self.stack.dispatcher.running
+        if running is not None and running.origin:
+            return f"{running.origin} (out of band, from {caller()})"
         return caller()
 
     # -- accept / process / complete --

@@ -202,7 +202,9 @@ class Stack:
         """Queues driver work (a DPC or worker item) on the dispatcher: what a callout uses for
         out-of-band processing. Work queued from a classifyFn keeps its causal depth, so a loop
         through a worker is still detected."""
-        self.dispatcher.queue(fn, delay_ns=delay_ns, label=label)
+        current = getattr(self._engine, "current_callout", None)
+        origin = current() if current is not None else None
+        self.dispatcher.queue(fn, delay_ns=delay_ns, label=label, origin=origin)
 
     # ------------------------------------------------------------------------------ the host
 

@@ -662,6 +662,9 @@ class Injector:
                 f"the NET_BUFFER_LIST injected with {rec.function} was freed before its completion",
             )
             return
+        pending = rec.params.pop("restore", None)
+        if pending is not None:
+            stack.paths.restore(pending)
         changed = self._check_unmodified(rec, "while the stack owned it")
         stack._in_flight.pop(nbl.handle, None)
         self._unguard(nbl)
@@ -694,7 +697,10 @@ class Injector:
             rec.params["reason"] = d.reason
             return d.status
         finally:
-            paths.restore(pkt)
+            if pkt.absorbed_layer is not None:
+                rec.params["restore"] = pkt  # put back at completion, once the absorber let go
+            else:
+                paths.restore(pkt)
 
     # ============================================================== the inject functions
 

@@ -160,6 +160,10 @@ TCP_LOCKED_LAYERS = frozenset(
 ) | {int(FWPS_BUILTIN_LAYERS.FWPS_LAYER_STREAM_PACKET_V4), 71}
 
 
+#: Layers after which an absorbed inbound NBL drifts back by transportHeaderSize (B4).
+DRIFT_LAYERS = frozenset({"INBOUND_TRANSPORT", "ALE_AUTH_RECV_ACCEPT", "DATAGRAM_DATA"})
+
+
 def layer_id(base: str, af: int) -> int:
     return int(_LAYER[base][0 if af == AF_INET else 1])
 
@@ -355,6 +359,8 @@ class Pkt:
     classify_mac: bool = True
     fragment: FWPS_INBOUND_FRAGMENT_METADATA0 | None = None
     raw_ip: bytes = b""  # the IP packet as parsed (receive paths)
+    absorbed_layer: int | None = None  # where a callout absorbed the packet
+    absorbed_ths: int = 0  # the transportHeaderSize it was shown there
     outcome: str = ""
     layers: list[int] = field(default_factory=list)
 
@@ -508,7 +514,32 @@ class Paths:
     def check(self, pkt: Pkt, layer: int, values: dict, meta: Any, layer_data: Any = "nbl") -> None:
         verdict = self.visit(pkt, layer, values, meta, layer_data)
         if verdict != PERMIT:
+            if verdict == ABSORB:
+                self.note_absorbed(pkt, layer, meta)
             self._stop(verdict, FWPS_BUILTIN_LAYERS(layer).name)
+
+    @staticmethod
+    def note_absorbed(pkt: Pkt, layer: int, meta: Any) -> None:
+        pkt.absorbed_layer = int(layer)
+        if meta is not None and meta.currentMetadataValues & THS:
+            pkt.absorbed_ths = meta.transportHeaderSize
+
+    def settle(self, pkt: Pkt) -> None:
+        """End of a path. An absorbed NBL stays where the absorbing classify saw it (a callout
+        may hold a reference and clone it later, R4/R5); with ``stack.absorbed_offset_drift`` the
+        stack moves an absorbed inbound NBL back by transportHeaderSize at the transport, ALE
+        recv-accept and datagram layers, the drift TLInspect / WFPSampler guard against (B4,
+        S-08; [emu], unconfirmed when Windows does it). Any other NBL is put back where the
+        path started."""
+        if pkt.absorbed_layer is None or pkt.nbl is None or not pkt.nbl.alive:
+            self.restore(pkt)
+            return
+        if (
+            self.stack.absorbed_offset_drift
+            and pkt.absorbed_ths
+            and layer_base(pkt.absorbed_layer) in DRIFT_LAYERS
+        ):
+            self.move(pkt, -pkt.absorbed_ths)
 
     # -- values common to a packet --
 
@@ -749,7 +780,7 @@ class Paths:
             self._local_in(inner)
         finally:
             pkt.layers.extend(inner.layers)
-            self.restore(inner)
+            self.settle(inner)
             stack._release(whole)
 
     # -- transport --
@@ -828,6 +859,8 @@ class Paths:
             else None,
         )
         verdict = self.visit(pkt, layer, self.ip_values(pkt), meta)
+        if verdict == ABSORB:
+            self.note_absorbed(pkt, layer, meta)
         if verdict == ABSORB and getattr(handle, "pended", False):
             flow.state = "pending"
         elif verdict == BLOCK and not handle.completed:
@@ -1231,6 +1264,8 @@ class Paths:
         handle = AleCompletionHandle(stack, layer, completed)
         meta = self.ip_meta(pkt, layer, completionHandle=handle, ipHeaderSize=None)
         verdict = self.visit(pkt, layer, self.ip_values(pkt), meta)
+        if verdict == ABSORB:
+            self.note_absorbed(pkt, layer, meta)
         if verdict == ABSORB and getattr(handle, "pended", False) and not handle.completed:
             flow.state = "pending"
         if verdict != PERMIT:

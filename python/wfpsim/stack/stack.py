@@ -107,6 +107,8 @@ class Stack:
         self.l2_ready = True
         self.forwarding = forwarding
         self.forward_fragment_grouping = False
+        #: B4 / S-08: move absorbed inbound NBLs back by transportHeaderSize (see Paths.settle).
+        self.absorbed_offset_drift = False
         self.send_icmp_errors = send_icmp_errors
         #: Bound on re-indications of one packet lineage (injection loop detection).
         self.max_reinjections = max_reinjections
@@ -432,7 +434,7 @@ class Stack:
         except Dropped as d:
             result = PathResult(d.outcome, d.status, tuple(pkt.layers), d.reason)
         finally:
-            self.paths.restore(pkt)
+            self.paths.settle(pkt)
             if pkt.nbl is not None:
                 self._release(pkt.nbl)
         return result
@@ -906,7 +908,7 @@ class Stack:
             pass
         finally:
             pkt.layers.extend(inner.layers)
-            self.paths.restore(inner)
+            self.paths.settle(inner)
             self._release(nbl)
 
     # -- TCP output --

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import wfpsim
 from fakes import A4, Completions, frame, udp_packet
+
+import wfpsim
 from wfpsim import wdk
 from wfpsim.constants import (
     AF_INET,
@@ -53,49 +54,98 @@ class Call:
 
     def _args(self, handle: Any) -> dict[str, Any]:
         s = self.stack
-        base: dict[str, Any] = dict(injectionHandle=handle, injectionContext=None, completionFn=self.done,
-                                    completionContext="ctx")
+        base: dict[str, Any] = dict(
+            injectionHandle=handle,
+            injectionContext=None,
+            completionFn=self.done,
+            completionContext="ctx",
+        )
         if self.name == "FwpsInjectForwardAsync0":
-            self.nbl = wfpsim.NetBufferList.from_bytes(udp_packet(FORWARD_SRC, FORWARD_DST, 1, 2, b"fw"))
-            return base | dict(flags=0, addressFamily=AF_INET, compartmentId=0, interfaceIndex=1,
-                               netBufferList=self.nbl)
+            self.nbl = wfpsim.NetBufferList.from_bytes(
+                udp_packet(FORWARD_SRC, FORWARD_DST, 1, 2, b"fw")
+            )
+            return base | dict(
+                flags=0,
+                addressFamily=AF_INET,
+                compartmentId=0,
+                interfaceIndex=1,
+                netBufferList=self.nbl,
+            )
         if self.name == "FwpsInjectNetworkReceiveAsync0":
             self.nbl = wfpsim.NetBufferList.from_bytes(udp_packet(FORWARD_SRC, A4, 1, 9, b"nr"))
-            return base | dict(flags=0, compartmentId=0, interfaceIndex=1, subInterfaceIndex=0,
-                               netBufferList=self.nbl)
+            return base | dict(
+                flags=0,
+                compartmentId=0,
+                interfaceIndex=1,
+                subInterfaceIndex=0,
+                netBufferList=self.nbl,
+            )
         if self.name == "FwpsInjectNetworkSendAsync0":
             self.nbl = wfpsim.NetBufferList.from_bytes(udp_packet(A4, FORWARD_DST, 1, 9, b"ns"))
             return base | dict(flags=0, compartmentId=0, netBufferList=self.nbl)
         if self.name == "FwpsInjectTransportReceiveAsync0":
             self.nbl = wfpsim.NetBufferList.from_bytes(udp_packet(FORWARD_SRC, A4, 1, 9, b"tr"))
-            return base | dict(reserved=None, flags=0, addressFamily=AF_INET, compartmentId=0,
-                               interfaceIndex=1, subInterfaceIndex=0, netBufferList=self.nbl)
+            return base | dict(
+                reserved=None,
+                flags=0,
+                addressFamily=AF_INET,
+                compartmentId=0,
+                interfaceIndex=1,
+                subInterfaceIndex=0,
+                netBufferList=self.nbl,
+            )
         if self.name.startswith("FwpsInjectTransportSendAsync"):
-            self.endpoint = s.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1",
-                                            local_port=5555)
+            self.endpoint = s.open_endpoint(
+                address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=5555
+            )
             seg = IP.udp_datagram(A4, FORWARD_DST, 5555, 53, b"ts")
             self.nbl = wfpsim.NetBufferList.from_bytes(seg, 64)
             params = wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=bytearray(FORWARD_DST))
-            return base | dict(endpointHandle=self.endpoint.handle, flags=0, sendArgs=params,
-                               addressFamily=AF_INET, compartmentId=0, netBufferList=self.nbl)
+            return base | dict(
+                endpointHandle=self.endpoint.handle,
+                flags=0,
+                sendArgs=params,
+                addressFamily=AF_INET,
+                compartmentId=0,
+                netBufferList=self.nbl,
+            )
         if self.name == "FwpsStreamInjectAsync0":
-            self.flow = s.open_tcp_flow(address_family=AF_INET, local=("192.0.2.1", 40000),
-                                        remote=("192.0.2.2", 80))
+            self.flow = s.open_tcp_flow(
+                address_family=AF_INET, local=("192.0.2.1", 40000), remote=("192.0.2.2", 80)
+            )
             self.nbl = wfpsim.NetBufferList.from_bytes(b"GET / HTTP/1.0\r\n\r\n")
-            return base | dict(flags=0, flowId=self.flow.flow_id, calloutId=7,
-                               layerId=FWPS_LAYER_STREAM_V4, streamFlags=FWPS_STREAM_FLAG_SEND,
-                               netBufferList=self.nbl, dataLength=18)
+            return base | dict(
+                flags=0,
+                flowId=self.flow.flow_id,
+                calloutId=7,
+                layerId=FWPS_LAYER_STREAM_V4,
+                streamFlags=FWPS_STREAM_FLAG_SEND,
+                netBufferList=self.nbl,
+                dataLength=18,
+            )
         if self.name in ("FwpsInjectMacReceiveAsync0", "FwpsInjectMacSendAsync0"):
             pkt = udp_packet(FORWARD_SRC, A4, 1, 9, b"mac")
             self.nbl = wfpsim.NetBufferList.from_bytes(frame(pkt))
-            layer = (FWPS_LAYER_INBOUND_MAC_FRAME_ETHERNET if "Receive" in self.name
-                     else FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET)
-            return base | dict(flags=0, layerId=layer, interfaceIndex=1, NdisPortNumber=0,
-                               netBufferLists=self.nbl)
+            layer = (
+                FWPS_LAYER_INBOUND_MAC_FRAME_ETHERNET
+                if "Receive" in self.name
+                else FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET
+            )
+            return base | dict(
+                flags=0, layerId=layer, interfaceIndex=1, NdisPortNumber=0, netBufferLists=self.nbl
+            )
         if self.name == "FwpsInjectvSwitchEthernetIngressAsync0":
-            self.nbl = wfpsim.NetBufferList.from_bytes(frame(udp_packet(FORWARD_SRC, A4, 1, 9, b"vs")))
-            return base | dict(flags=0, reserved=None, vSwitchId=FWP_BYTE_BLOB(4, b"vsw1"),
-                               vSwitchSourcePortId=2, vSwitchSourceNicIndex=0, netBufferLists=self.nbl)
+            self.nbl = wfpsim.NetBufferList.from_bytes(
+                frame(udp_packet(FORWARD_SRC, A4, 1, 9, b"vs"))
+            )
+            return base | dict(
+                flags=0,
+                reserved=None,
+                vSwitchId=FWP_BYTE_BLOB(4, b"vsw1"),
+                vSwitchSourcePortId=2,
+                vSwitchSourceNicIndex=0,
+                netBufferLists=self.nbl,
+            )
         raise AssertionError(self.name)
 
     def __call__(self) -> Any:

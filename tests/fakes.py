@@ -62,20 +62,33 @@ class HookEngine:
         self.stream_calls: list[tuple] = []
         self.deleted_flows: list[int] = []
 
-    def on(self, layer_id: int, fn: Callable[[Seen, FWPS_CLASSIFY_OUT0], None], name: str = "") -> None:
+    def on(
+        self, layer_id: int, fn: Callable[[Seen, FWPS_CLASSIFY_OUT0], None], name: str = ""
+    ) -> None:
         self.hooks[int(layer_id)] = fn
         fn.callout_name = name or fn.__name__  # type: ignore[attr-defined]
 
     def layers(self) -> list[str]:
         return [s.name for s in self.seen]
 
-    def classify(self, layer_id, inFixedValues, inMetaValues, layerData, *, flow_handle=0,  # noqa: N803
-                 exclude_callout_id=None, below_sublayer_weight=None):
+    def classify(
+        self,
+        layer_id,
+        inFixedValues,
+        inMetaValues,
+        layerData,
+        *,
+        flow_handle=0,  # noqa: N803
+        exclude_callout_id=None,
+        below_sublayer_weight=None,
+    ):
         offset, head = None, b""
         if isinstance(layerData, wfpsim.NetBufferList) and layerData.FirstNetBuffer is not None:
             offset = layerData.FirstNetBuffer.DataOffset
             head = bytes(layerData.FirstNetBuffer.tobytes()[:64])
-        seen = Seen(int(layer_id), inFixedValues, inMetaValues, layerData, offset, flow_handle, head)
+        seen = Seen(
+            int(layer_id), inFixedValues, inMetaValues, layerData, offset, flow_handle, head
+        )
         self.seen.append(seen)
         out = FWPS_CLASSIFY_OUT0(actionType=FWP_ACTION_PERMIT, rights=FWPS_RIGHT_ACTION_WRITE)
         hook = self.hooks.get(int(layer_id))
@@ -90,10 +103,24 @@ class HookEngine:
     def current_callout(self) -> str | None:
         return self.current
 
-    def stream_classify(self, layer_id, inFixedValues, inMetaValues, segment, *, flow_handle,  # noqa: N803
-                        deliver, exclude_callout_id=None, below_sublayer_weight=None):
-        self.stream_calls.append((segment.data, segment.flags, segment.injected, exclude_callout_id))
-        self.seen.append(Seen(int(layer_id), inFixedValues, inMetaValues, segment, None, flow_handle))
+    def stream_classify(
+        self,
+        layer_id,
+        inFixedValues,
+        inMetaValues,
+        segment,
+        *,
+        flow_handle,  # noqa: N803
+        deliver,
+        exclude_callout_id=None,
+        below_sublayer_weight=None,
+    ):
+        self.stream_calls.append(
+            (segment.data, segment.flags, segment.injected, exclude_callout_id)
+        )
+        self.seen.append(
+            Seen(int(layer_id), inFixedValues, inMetaValues, segment, None, flow_handle)
+        )
         deliver(segment.data, segment.flags)
         return StreamVerdict()
 
@@ -134,9 +161,21 @@ class StreamEngine(HookEngine):
     def knows_callout(self, callout_id: int, layer_id: int) -> bool:
         return any(c.callout_id == callout_id for c in self.callouts)
 
-    def stream_classify(self, layer_id, inFixedValues, inMetaValues, segment, *, flow_handle,  # noqa: N803
-                        deliver, exclude_callout_id=None, below_sublayer_weight=None):
-        self.stream_calls.append((segment.data, segment.flags, segment.injected, exclude_callout_id))
+    def stream_classify(
+        self,
+        layer_id,
+        inFixedValues,
+        inMetaValues,
+        segment,
+        *,
+        flow_handle,  # noqa: N803
+        deliver,
+        exclude_callout_id=None,
+        below_sublayer_weight=None,
+    ):
+        self.stream_calls.append(
+            (segment.data, segment.flags, segment.injected, exclude_callout_id)
+        )
         callouts = self.callouts
         if exclude_callout_id is not None:
             bound = next(c.weight for c in callouts if c.callout_id == exclude_callout_id)
@@ -158,13 +197,23 @@ A4, B4 = IP.addr_bytes("192.0.2.1"), IP.addr_bytes("192.0.2.2")
 A6, B6 = IP.addr_bytes("2001:db8::1"), IP.addr_bytes("2001:db8::2")
 
 
-def udp_packet(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, ttl: int = 64) -> bytes:
+def udp_packet(
+    src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, ttl: int = 64
+) -> bytes:
     seg = IP.udp_datagram(src, dst, sport, dport, payload)
     return IP.ip_header(src, dst, IP.IPPROTO_UDP, len(seg), ttl=ttl) + seg
 
 
-def tcp_packet(src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int,
-               payload: bytes = b"", ack: int = 0) -> bytes:
+def tcp_packet(
+    src: bytes,
+    dst: bytes,
+    sport: int,
+    dport: int,
+    seq: int,
+    flags: int,
+    payload: bytes = b"",
+    ack: int = 0,
+) -> bytes:
     seg = IP.tcp_segment(src, dst, sport, dport, seq, ack, flags, payload)
     return IP.ip_header(src, dst, IP.IPPROTO_TCP, len(seg)) + seg
 
@@ -173,8 +222,13 @@ def frame(packet: bytes, dst_mac: bytes = MAC_A, src_mac: bytes = MAC_B) -> byte
     return IP.ethernet_header(dst_mac, src_mac, IP.ethertype_for(packet[0] >> 4)) + packet
 
 
-def host(stack_kwargs: dict | None = None, *, mac: bytes | None = MAC_A, mtu: int = 1500,
-         engine: Any = None) -> wfpsim.Stack:
+def host(
+    stack_kwargs: dict | None = None,
+    *,
+    mac: bytes | None = MAC_A,
+    mtu: int = 1500,
+    engine: Any = None,
+) -> wfpsim.Stack:
     """A stack with interface 1: 192.0.2.1/24 and 2001:db8::1/64."""
     stack = wfpsim.Stack(filter_engine=engine, **(stack_kwargs or {}))
     stack.add_interface(index=1, addresses=["192.0.2.1/24", "2001:db8::1/64"], mtu=mtu, mac=mac)

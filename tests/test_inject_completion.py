@@ -116,13 +116,18 @@ def test_endpoint_closed_before_the_send_ran_s39(no_leaks):
     """S-39: transport send whose endpoint closed meanwhile: sync success, the completion carries
     a failure status ([emu] STATUS_INVALID_HANDLE)."""
     stack = host()
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=7)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=7
+    )
     h = stack.injection_handle(AF_INET, 0)
     done = Completions()
     seg = IP.udp_datagram(A4, FAR, 7, 53, b"late")
     nbl = wfpsim.NetBufferList.from_bytes(seg, 64)
     args = wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=FAR)
-    assert wdk.FwpsInjectTransportSendAsync1(h, None, ep.handle, 0, args, AF_INET, 0, nbl, done, None) == 0
+    assert (
+        wdk.FwpsInjectTransportSendAsync1(h, None, ep.handle, 0, args, AF_INET, 0, nbl, done, None)
+        == 0
+    )
     ep.close()
     stack.run()
     assert done.statuses == [S.STATUS_INVALID_HANDLE]
@@ -194,20 +199,39 @@ def test_chains_complete_once_per_nbl_b15(no_leaks, function):
 
     if function == "mac":
         h = stack.injection_handle(AF_INET, FWPS_INJECTION_TYPE_L2)
-        nbls = [wfpsim.NetBufferList.from_bytes(frame(udp_packet(A4, FAR, 1, 2, bytes([i])))) for i in range(3)]
+        nbls = [
+            wfpsim.NetBufferList.from_bytes(frame(udp_packet(A4, FAR, 1, 2, bytes([i]))))
+            for i in range(3)
+        ]
     else:
         h = stack.injection_handle(AF_INET, 0)
-        flow = stack.open_tcp_flow(address_family=AF_INET, local=("192.0.2.1", 5000), remote=("192.0.2.2", 80))
+        flow = stack.open_tcp_flow(
+            address_family=AF_INET, local=("192.0.2.1", 5000), remote=("192.0.2.2", 80)
+        )
         nbls = [wfpsim.NetBufferList.from_bytes(c) for c in (b"ab", b"cde", b"f")]
     for a, b in zip(nbls, nbls[1:], strict=False):
         a.Next = b
     if function == "mac":
-        stack.inject_mac_send(h, nbls[0], layer_id=FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET,
-                              interface_index=1, completion=done, completion_context="one")
+        stack.inject_mac_send(
+            h,
+            nbls[0],
+            layer_id=FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET,
+            interface_index=1,
+            completion=done,
+            completion_context="one",
+        )
     else:
-        stack.inject_stream(h, nbls[0], flow_id=flow.flow_id, callout_id=1,
-                            layer_id=FWPS_LAYER_STREAM_V4, stream_flags=FWPS_STREAM_FLAG_SEND,
-                            data_length=6, completion=done, completion_context="one")
+        stack.inject_stream(
+            h,
+            nbls[0],
+            flow_id=flow.flow_id,
+            callout_id=1,
+            layer_id=FWPS_LAYER_STREAM_V4,
+            stream_flags=FWPS_STREAM_FLAG_SEND,
+            data_length=6,
+            completion=done,
+            completion_context="one",
+        )
     assert stack.run() == 3
     assert [c[0] for c in inner.calls] == ["one"] * 3
     assert [c[1] for c in inner.calls] == nbls
@@ -241,11 +265,18 @@ def test_same_input_same_output():
         h = stack.injection_handle(AF_INET, FWPS_INJECTION_TYPE_NETWORK)
         order = []
         for i in range(4):
-            stack.inject_network_send(h, outbound(bytes([i])),
-                                      completion=lambda c, n, d: (order.append(c), n.free()),
-                                      completion_context=i)
+            stack.inject_network_send(
+                h,
+                outbound(bytes([i])),
+                completion=lambda c, n, d: (order.append(c), n.free()),
+                completion_context=i,
+            )
         stack.receive(1, frame(udp_packet(FAR, A4, 9, 9, b"in")))
         stack.run()
-        return order, [(d.function, d.data, d.destination) for d in stack.delivered], engine.layers()
+        return (
+            order,
+            [(d.function, d.data, d.destination) for d in stack.delivered],
+            engine.layers(),
+        )
 
     assert scenario() == scenario()

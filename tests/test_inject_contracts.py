@@ -32,7 +32,9 @@ def test_freeing_an_nbl_in_flight_is_caught_at_the_free(no_leaks):
     h = stack.injection_handle(AF_INET, FWPS_INJECTION_TYPE_NETWORK)
     done = Completions()
     nbl = send_one(stack, h, done)
-    with pytest.raises(wfpsim.ContractViolation, match=r"\[free-in-flight\].*FwpsInjectNetworkSendAsync0"):
+    with pytest.raises(
+        wfpsim.ContractViolation, match=r"\[free-in-flight\].*FwpsInjectNetworkSendAsync0"
+    ):
         wdk.FwpsFreeNetBufferList0(nbl)
     # Driver Verifier stops the bad free: the NBL is still the stack's and completes normally
     assert nbl.alive
@@ -112,7 +114,9 @@ def test_offset_not_restored_by_a_classify_b5(no_leaks):
     engine = HookEngine()
     stack = host({"contracts": "record"}, engine=engine)
     engine.on(FWPS_LAYER_INBOUND_TRANSPORT_V4, lambda seen, out: seen.layer_data.retreat(8))
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=2)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=2
+    )
     stack.receive(1, udp_packet(FAR, A4, 1, 2, b"payload"))
     assert [v.rule for v in stack.contracts.violations] == ["offset-not-restored"]
     assert [d.data for d in ep.received] == [b"payload"]  # the stack put the offset back
@@ -127,15 +131,18 @@ def test_tcp_transport_injection_must_be_out_of_band_r10(no_leaks, inline):
     INBOUND_TRANSPORT classifyFn is a violation; the same call from a DPC is fine."""
     engine = HookEngine()
     stack = host(engine=engine)
-    stack.open_tcp_flow(address_family=AF_INET, local=("192.0.2.1", 80), remote=("203.0.113.9", 5000))
+    stack.open_tcp_flow(
+        address_family=AF_INET, local=("192.0.2.1", 80), remote=("203.0.113.9", 5000)
+    )
     h = stack.injection_handle(AF_INET, 0)
     done = Completions()
     raised = []
 
     def inject(clone):
         try:
-            stack.inject_transport_receive(h, clone, address_family=AF_INET, interface_index=1,
-                                           completion=done)
+            stack.inject_transport_receive(
+                h, clone, address_family=AF_INET, interface_index=1, completion=done
+            )
         except wfpsim.ContractViolation as e:
             raised.append(e)
             clone.free_clone()
@@ -174,13 +181,20 @@ def test_tcp_inline_check_does_not_apply_to_udp(no_leaks):
         if stack.injection_state(h, seen.layer_data)[0]:
             return
         clone = seen.layer_data.clone()
-        stack.inject_transport_send(h, clone, endpoint_handle=seen.meta.transportEndpointHandle,
-                                    address_family=AF_INET, completion=done,
-                                    send_args=wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=FAR))
+        stack.inject_transport_send(
+            h,
+            clone,
+            endpoint_handle=seen.meta.transportEndpointHandle,
+            address_family=AF_INET,
+            completion=done,
+            send_args=wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=FAR),
+        )
         absorb(out)
 
     engine.on(FWPS_LAYER_OUTBOUND_TRANSPORT_V4, classify)
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=3)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=3
+    )
     stack.send(ep, b"udp inline is fine", ("203.0.113.9", 3))
     stack.run()
     assert done.statuses == [0] and stack.contracts.violations == []

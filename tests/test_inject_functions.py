@@ -18,7 +18,6 @@ from wfpsim.constants import (
     FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE,
     FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET,
     FWPS_LAYER_OUTBOUND_MAC_FRAME_NATIVE,
-    FWPS_LAYER_STREAM_V4,
     FWPS_LAYER_STREAM_V6,
     FWPS_SEND_INJECT_PRESERVE_IPID,
     FWPS_STREAM_FLAG_RECEIVE,
@@ -60,7 +59,9 @@ def test_order_closing_before_not_ready_before_stale(no_leaks, name):
     stack = host()
     l2 = FUNCTIONS[name] == FWPS_INJECTION_TYPE_L2
     right = handle_for(stack, name)
-    wrong = stack.injection_handle(AF_INET, FWPS_INJECTION_TYPE_NETWORK if l2 else FWPS_INJECTION_TYPE_L2)
+    wrong = stack.injection_handle(
+        AF_INET, FWPS_INJECTION_TYPE_NETWORK if l2 else FWPS_INJECTION_TYPE_L2
+    )
     if l2:
         stack.l2_ready = False
     else:
@@ -84,7 +85,11 @@ def test_order_closing_before_not_ready_before_stale(no_leaks, name):
 def test_null_pointers_come_before_parameter_rules(no_leaks, name):
     stack = host()
     assert attempt(stack, name, netBufferList=None, flags=7)[0] == S.STATUS_FWP_NULL_POINTER
-    assert attempt(stack, name, completionFn=None, flags=7)[0] == S.STATUS_FWP_NULL_POINTER == 0xC022001C
+    assert (
+        attempt(stack, name, completionFn=None, flags=7)[0]
+        == S.STATUS_FWP_NULL_POINTER
+        == 0xC022001C
+    )
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -98,11 +103,17 @@ def test_reserved_flags_are_refused_and_recorded(no_leaks, name):
 
 def test_network_send_accepts_preserve_ipid_only(no_leaks):
     stack = host()
-    assert attempt(stack, "FwpsInjectNetworkSendAsync0", flags=FWPS_SEND_INJECT_PRESERVE_IPID)[0] == 0
-    assert attempt(stack, "FwpsInjectNetworkSendAsync0", flags=2)[0] == S.STATUS_FWP_INVALID_PARAMETER
+    assert (
+        attempt(stack, "FwpsInjectNetworkSendAsync0", flags=FWPS_SEND_INJECT_PRESERVE_IPID)[0] == 0
+    )
+    assert (
+        attempt(stack, "FwpsInjectNetworkSendAsync0", flags=2)[0] == S.STATUS_FWP_INVALID_PARAMETER
+    )
 
 
-@pytest.mark.parametrize("name", ["FwpsInjectTransportReceiveAsync0", "FwpsInjectvSwitchEthernetIngressAsync0"])
+@pytest.mark.parametrize(
+    "name", ["FwpsInjectTransportReceiveAsync0", "FwpsInjectvSwitchEthernetIngressAsync0"]
+)
 def test_reserved_pointer_must_be_null(no_leaks, name):
     stack = host()
     assert attempt(stack, name, reserved=object())[0] == S.STATUS_FWP_INVALID_PARAMETER
@@ -140,8 +151,15 @@ def test_an_nbl_in_flight_cannot_be_injected_again(no_leaks, name):
 # ---- address families and NBL shapes ----
 
 
-@pytest.mark.parametrize("name", ["FwpsInjectForwardAsync0", "FwpsInjectTransportReceiveAsync0",
-                                  "FwpsInjectTransportSendAsync0", "FwpsInjectTransportSendAsync1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FwpsInjectForwardAsync0",
+        "FwpsInjectTransportReceiveAsync0",
+        "FwpsInjectTransportSendAsync0",
+        "FwpsInjectTransportSendAsync1",
+    ],
+)
 @pytest.mark.parametrize("af", [0, 1, 6, 24])
 def test_address_family_must_be_inet_or_inet6(no_leaks, name, af):
     assert attempt(host(), name, addressFamily=af)[0] == S.STATUS_FWP_INVALID_PARAMETER
@@ -154,8 +172,15 @@ def test_family_of_a_per_family_handle_must_match(no_leaks, name):
     assert attempt(stack, name, h6)[0] == S.STATUS_FWP_INVALID_PARAMETER
 
 
-@pytest.mark.parametrize("name", ["FwpsInjectForwardAsync0", "FwpsInjectNetworkReceiveAsync0",
-                                  "FwpsInjectNetworkSendAsync0", "FwpsInjectTransportReceiveAsync0"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FwpsInjectForwardAsync0",
+        "FwpsInjectNetworkReceiveAsync0",
+        "FwpsInjectNetworkSendAsync0",
+        "FwpsInjectTransportReceiveAsync0",
+    ],
+)
 def test_nbl_must_begin_with_an_ip_header_of_the_family(no_leaks, name):
     stack = host()
     v6 = wfpsim.NetBufferList.from_bytes(udp_packet(A6, IP.addr_bytes("2001:db8::9"), 1, 2, b"x"))
@@ -167,9 +192,16 @@ def test_nbl_must_begin_with_an_ip_header_of_the_family(no_leaks, name):
     junk.free()
 
 
-@pytest.mark.parametrize("name", ["FwpsInjectForwardAsync0", "FwpsInjectNetworkReceiveAsync0",
-                                  "FwpsInjectNetworkSendAsync0", "FwpsInjectTransportReceiveAsync0",
-                                  "FwpsInjectTransportSendAsync0"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FwpsInjectForwardAsync0",
+        "FwpsInjectNetworkReceiveAsync0",
+        "FwpsInjectNetworkSendAsync0",
+        "FwpsInjectTransportReceiveAsync0",
+        "FwpsInjectTransportSendAsync0",
+    ],
+)
 def test_chains_are_refused_by_single_nbl_functions(no_leaks, name):
     stack = host()
     call = Call(stack, name, handle_for(stack, name))
@@ -185,19 +217,29 @@ def test_chains_are_refused_by_single_nbl_functions(no_leaks, name):
 def test_forward_refuses_an_unreassembled_fragment_group_with_a_message(no_leaks):
     stack = host()
     h = stack.injection_handle(AF_INET, 0)
-    a = wfpsim.NetBufferList.from_bytes(udp_packet(IP.addr_bytes("198.51.100.1"), IP.addr_bytes("203.0.113.1"), 1, 2, b"a"))
+    a = wfpsim.NetBufferList.from_bytes(
+        udp_packet(IP.addr_bytes("198.51.100.1"), IP.addr_bytes("203.0.113.1"), 1, 2, b"a")
+    )
     b = wfpsim.NetBufferList.from_bytes(b"\x45" + bytes(30))
     a.Next = b
     with pytest.raises(wfpsim.InvalidParameterError, match="reassembled into one NBL") as e:
-        stack.inject_forward(h, a, address_family=AF_INET, interface_index=1, completion=Completions())
+        stack.inject_forward(
+            h, a, address_family=AF_INET, interface_index=1, completion=Completions()
+        )
     assert e.value.status == S.STATUS_FWP_INVALID_PARAMETER
     a.Next = None
     a.free()
     b.free()
 
 
-@pytest.mark.parametrize("name", ["FwpsInjectForwardAsync0", "FwpsInjectNetworkReceiveAsync0",
-                                  "FwpsInjectTransportReceiveAsync0"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FwpsInjectForwardAsync0",
+        "FwpsInjectNetworkReceiveAsync0",
+        "FwpsInjectTransportReceiveAsync0",
+    ],
+)
 def test_receive_and_forward_carry_one_net_buffer(no_leaks, name):
     stack = host()
     p = udp_packet(IP.addr_bytes("198.51.100.1"), A4, 1, 2, b"x")
@@ -213,13 +255,17 @@ def test_transport_send_params(no_leaks):
     stack = host()
     name = "FwpsInjectTransportSendAsync1"
     assert attempt(stack, name, sendArgs=object())[0] == S.STATUS_FWP_INVALID_PARAMETER
-    assert attempt(stack, name, sendArgs=wdk.FWPS_TRANSPORT_SEND_PARAMS1())[0] == S.STATUS_FWP_NULL_POINTER
+    assert (
+        attempt(stack, name, sendArgs=wdk.FWPS_TRANSPORT_SEND_PARAMS1())[0]
+        == S.STATUS_FWP_NULL_POINTER
+    )
     short = wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=b"\x01\x02")
     assert attempt(stack, name, sendArgs=short)[0] == S.STATUS_FWP_INVALID_PARAMETER
     v6addr = wdk.FWPS_TRANSPORT_SEND_PARAMS0(remoteAddress=A6)
     assert attempt(stack, name, sendArgs=v6addr)[0] == S.STATUS_FWP_INVALID_PARAMETER
-    hdr = wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=A4, headerIncludeHeader=b"\x45" + bytes(19),
-                                          headerIncludeHeaderLength=24)
+    hdr = wdk.FWPS_TRANSPORT_SEND_PARAMS1(
+        remoteAddress=A4, headerIncludeHeader=b"\x45" + bytes(19), headerIncludeHeaderLength=24
+    )
     assert attempt(stack, name, sendArgs=hdr)[0] == S.STATUS_FWP_INVALID_PARAMETER
 
 
@@ -232,7 +278,9 @@ def test_raw_send_must_start_with_an_ip_header(no_leaks):
 @pytest.mark.parametrize("raw", ["null_send_args", "header_include"])
 def test_raw_sends_need_exactly_one_net_buffer(no_leaks, raw):
     stack = host()
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=9)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=9
+    )
     dst = IP.addr_bytes("192.0.2.50")
     if raw == "null_send_args":
         p = udp_packet(A4, dst, 9, 10, b"raw")
@@ -241,12 +289,19 @@ def test_raw_sends_need_exactly_one_net_buffer(no_leaks, raw):
         seg = IP.udp_datagram(A4, dst, 9, 10, b"raw")
         nbl = wfpsim.NetBufferList.from_buffers([seg, seg])
         header = IP.ipv4_header(A4, dst, 17, 0)
-        args = wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=dst, headerIncludeHeader=header,
-                                               headerIncludeHeaderLength=20)
+        args = wdk.FWPS_TRANSPORT_SEND_PARAMS1(
+            remoteAddress=dst, headerIncludeHeader=header, headerIncludeHeaderLength=20
+        )
     h = stack.injection_handle(AF_INET, 0)
     with pytest.raises(wfpsim.InvalidParameterError, match="exactly one NET_BUFFER") as e:
-        stack.inject_transport_send(h, nbl, endpoint_handle=ep.handle, address_family=AF_INET,
-                                    send_args=args, completion=Completions())
+        stack.inject_transport_send(
+            h,
+            nbl,
+            endpoint_handle=ep.handle,
+            address_family=AF_INET,
+            send_args=args,
+            completion=Completions(),
+        )
     assert e.value.status == S.STATUS_FWP_INVALID_PARAMETER
     assert "nbl.split()" in str(e.value)
     nbl.free()
@@ -284,21 +339,46 @@ def test_stream_null_rules(no_leaks):
     stack = host()
     # NULL NBL only with a DISCONNECT flag
     assert attempt(stack, name, netBufferList=None, dataLength=0)[0] == S.STATUS_FWP_NULL_POINTER
-    status, call = attempt(stack, name, netBufferList=None, dataLength=0,
-                           streamFlags=FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT)
+    status, call = attempt(
+        stack,
+        name,
+        netBufferList=None,
+        dataLength=0,
+        streamFlags=FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT,
+    )
     assert status == S.STATUS_SUCCESS and call.done.calls == []  # never completed (B16)
     # completionFn is required, also for a FIN-only injection (doc)
     assert attempt(stack, name, completionFn=None)[0] == S.STATUS_FWP_NULL_POINTER
-    assert attempt(stack, name, netBufferList=None, dataLength=0, completionFn=None,
-                   streamFlags=FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT)[0] == S.STATUS_FWP_NULL_POINTER
+    assert (
+        attempt(
+            stack,
+            name,
+            netBufferList=None,
+            dataLength=0,
+            completionFn=None,
+            streamFlags=FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT,
+        )[0]
+        == S.STATUS_FWP_NULL_POINTER
+    )
     # a FIN-only injection carries no data
-    assert attempt(stack, name, netBufferList=None, dataLength=5,
-                   streamFlags=FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT)[0] == S.STATUS_FWP_INVALID_PARAMETER
+    assert (
+        attempt(
+            stack,
+            name,
+            netBufferList=None,
+            dataLength=5,
+            streamFlags=FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT,
+        )[0]
+        == S.STATUS_FWP_INVALID_PARAMETER
+    )
 
 
 @pytest.mark.parametrize("layer", [0, 21, 23, 24, 70, FWPS_LAYER_STREAM_V6])
 def test_stream_layer_id_must_be_the_flows_stream_layer(no_leaks, layer):
-    assert attempt(host(), "FwpsStreamInjectAsync0", layerId=layer)[0] == S.STATUS_FWP_INVALID_PARAMETER
+    assert (
+        attempt(host(), "FwpsStreamInjectAsync0", layerId=layer)[0]
+        == S.STATUS_FWP_INVALID_PARAMETER
+    )
 
 
 def test_stream_flow_and_length_rules(no_leaks):
@@ -310,7 +390,9 @@ def test_stream_flow_and_length_rules(no_leaks):
     assert attempt(stack, name)[0] == S.STATUS_SUCCESS
     # a flow of another stack is unknown here
     other = host()
-    flow = other.open_tcp_flow(address_family=AF_INET, local=("192.0.2.1", 1), remote=("192.0.2.2", 2))
+    flow = other.open_tcp_flow(
+        address_family=AF_INET, local=("192.0.2.1", 1), remote=("192.0.2.2", 2)
+    )
     assert attempt(stack, name, flowId=flow.flow_id)[0] == S.STATUS_FWP_INVALID_PARAMETER
 
 
@@ -319,7 +401,9 @@ def test_stream_callout_id_checked_when_the_engine_knows_callouts(no_leaks):
     engine.knows_callout = lambda callout_id, layer_id: callout_id == 7
     stack = host(engine=engine)
     assert attempt(stack, "FwpsStreamInjectAsync0", calloutId=7)[0] == S.STATUS_SUCCESS
-    assert attempt(stack, "FwpsStreamInjectAsync0", calloutId=8)[0] == S.STATUS_FWP_INVALID_PARAMETER
+    assert (
+        attempt(stack, "FwpsStreamInjectAsync0", calloutId=8)[0] == S.STATUS_FWP_INVALID_PARAMETER
+    )
 
 
 # ---- MAC and vSwitch ----
@@ -347,7 +431,9 @@ def test_mac_layer_ids(no_leaks, name, layer, ok):
 @pytest.mark.parametrize("name", ["FwpsInjectMacReceiveAsync0", "FwpsInjectMacSendAsync0"])
 def test_mac_nbl_must_begin_with_an_ethernet_header(no_leaks, name):
     stack = host()
-    ip_only = wfpsim.NetBufferList.from_bytes(udp_packet(A4, IP.addr_bytes("192.0.2.5"), 1, 2, b"x"))
+    ip_only = wfpsim.NetBufferList.from_bytes(
+        udp_packet(A4, IP.addr_bytes("192.0.2.5"), 1, 2, b"x")
+    )
     status, _ = attempt(stack, name, netBufferLists=ip_only)
     assert status == S.STATUS_FWP_INVALID_PARAMETER
     ip_only.free()
@@ -356,8 +442,14 @@ def test_mac_nbl_must_begin_with_an_ethernet_header(no_leaks, name):
     runt.free()
 
 
-@pytest.mark.parametrize("name", ["FwpsInjectMacReceiveAsync0", "FwpsInjectMacSendAsync0",
-                                  "FwpsInjectvSwitchEthernetIngressAsync0"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FwpsInjectMacReceiveAsync0",
+        "FwpsInjectMacSendAsync0",
+        "FwpsInjectvSwitchEthernetIngressAsync0",
+    ],
+)
 def test_l2_null_completion_only_for_the_stacks_original_nbls(no_leaks, name):
     stack = host()
     assert attempt(stack, name, completionFn=None)[0] == S.STATUS_FWP_NULL_POINTER
@@ -370,7 +462,9 @@ def test_mac_receive_of_the_original_nbl_without_completion(no_leaks):
 
     engine = HookEngine()
     stack = host(engine=engine)
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=9)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=9
+    )
     h = stack.injection_handle(AF_INET, FWPS_INJECTION_TYPE_L2)
     results = []
 
@@ -378,8 +472,11 @@ def test_mac_receive_of_the_original_nbl_without_completion(no_leaks):
         state, _ = wdk.FwpsQueryPacketInjectionState0(h, seen.layer_data)
         if state == wdk.FWPS_PACKET_INJECTED_BY_SELF:
             return
-        results.append(wdk.FwpsInjectMacReceiveAsync0(h, None, 0, FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE,
-                                                      1, 0, seen.layer_data, None, None))
+        results.append(
+            wdk.FwpsInjectMacReceiveAsync0(
+                h, None, 0, FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE, 1, 0, seen.layer_data, None, None
+            )
+        )
         absorb(out)
 
     engine.on(FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE, native)
@@ -445,19 +542,38 @@ def test_ipv6_every_ip_function(no_leaks):
     h6n = stack.injection_handle(AF_INET6, FWPS_INJECTION_TYPE_NETWORK)
     h6 = stack.injection_handle(AF_INET6, 0)
     far = IP.addr_bytes("2001:db8:ffff::9")
-    stack.inject_network_send(h6n, wfpsim.NetBufferList.from_bytes(udp_packet(A6, far, 1, 2, b"s")), completion=done)
-    stack.inject_network_receive(h6n, wfpsim.NetBufferList.from_bytes(udp_packet(far, A6, 1, 2, b"r")),
-                                 interface_index=1, completion=done)
-    stack.inject_transport_receive(h6, wfpsim.NetBufferList.from_bytes(udp_packet(far, A6, 1, 2, b"t")),
-                                   address_family=AF_INET6, interface_index=1, completion=done)
+    stack.inject_network_send(
+        h6n, wfpsim.NetBufferList.from_bytes(udp_packet(A6, far, 1, 2, b"s")), completion=done
+    )
+    stack.inject_network_receive(
+        h6n,
+        wfpsim.NetBufferList.from_bytes(udp_packet(far, A6, 1, 2, b"r")),
+        interface_index=1,
+        completion=done,
+    )
+    stack.inject_transport_receive(
+        h6,
+        wfpsim.NetBufferList.from_bytes(udp_packet(far, A6, 1, 2, b"t")),
+        address_family=AF_INET6,
+        interface_index=1,
+        completion=done,
+    )
     stack.forwarding = True
-    stack.inject_forward(h6, wfpsim.NetBufferList.from_bytes(
-        udp_packet(IP.addr_bytes("2001:db8:1::1"), far, 1, 2, b"f")), address_family=AF_INET6,
-        interface_index=1, completion=done)
+    stack.inject_forward(
+        h6,
+        wfpsim.NetBufferList.from_bytes(
+            udp_packet(IP.addr_bytes("2001:db8:1::1"), far, 1, 2, b"f")
+        ),
+        address_family=AF_INET6,
+        interface_index=1,
+        completion=done,
+    )
     assert stack.run() == 4
     assert done.statuses == [0, 0, 0, 0]
     assert [d.function for d in stack.delivered if d.destination == "wire" and d.function] == [
-        "FwpsInjectNetworkSendAsync0", "FwpsInjectForwardAsync0"]
+        "FwpsInjectNetworkSendAsync0",
+        "FwpsInjectForwardAsync0",
+    ]
     assert all(d.address_family == AF_INET6 for d in stack.delivered)
     # the two receive injections reached no socket: the stack answered port unreachable
     assert stack.icmp_errors_sent == [(1, 4, "2001:db8:ffff::9")] * 2

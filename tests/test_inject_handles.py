@@ -41,9 +41,15 @@ ALL_TYPES = [
 @pytest.mark.parametrize("af", [AF_UNSPEC, AF_INET, AF_INET6])
 @pytest.mark.parametrize(
     "flags",
-    [0, FWPS_INJECTION_TYPE_STREAM, FWPS_INJECTION_TYPE_TRANSPORT, FWPS_INJECTION_TYPE_FORWARD,
-     FWPS_INJECTION_TYPE_L2, FWPS_INJECTION_TYPE_VSWITCH_TRANSPORT,
-     FWPS_INJECTION_TYPE_TRANSPORT | FWPS_INJECTION_TYPE_STREAM],
+    [
+        0,
+        FWPS_INJECTION_TYPE_STREAM,
+        FWPS_INJECTION_TYPE_TRANSPORT,
+        FWPS_INJECTION_TYPE_FORWARD,
+        FWPS_INJECTION_TYPE_L2,
+        FWPS_INJECTION_TYPE_VSWITCH_TRANSPORT,
+        FWPS_INJECTION_TYPE_TRANSPORT | FWPS_INJECTION_TYPE_STREAM,
+    ],
 )
 def test_create_accepts_every_documented_family_and_type(af, flags):
     with wfpsim.Stack():
@@ -77,7 +83,10 @@ def test_create_rejects_unknown_families(af):
 @pytest.mark.parametrize("flags", [0x40, 0x80, 0x100, 0x80000000])
 def test_create_rejects_undefined_type_bits(flags):
     with wfpsim.Stack():
-        assert wdk.FwpsInjectionHandleCreate0(AF_INET, flags) == (S.STATUS_FWP_INVALID_PARAMETER, None)
+        assert wdk.FwpsInjectionHandleCreate0(AF_INET, flags) == (
+            S.STATUS_FWP_INVALID_PARAMETER,
+            None,
+        )
 
 
 def test_create_fails_while_tcpip_is_not_ready():
@@ -169,7 +178,9 @@ def test_destroy_and_inject_with_something_that_is_no_handle(no_leaks, bogus):
 def test_handle_of_another_stack_is_invalid_on_the_pythonic_face(no_leaks):
     a, b = host(), host()
     h = a.injection_handle(AF_INET, FWPS_INJECTION_TYPE_NETWORK)
-    nbl = wfpsim.NetBufferList.from_bytes(udp_packet(IP.addr_bytes("192.0.2.1"), IP.addr_bytes("192.0.2.9"), 1, 2, b"x"))
+    nbl = wfpsim.NetBufferList.from_bytes(
+        udp_packet(IP.addr_bytes("192.0.2.1"), IP.addr_bytes("192.0.2.9"), 1, 2, b"x")
+    )
     with pytest.raises(wfpsim.InvalidStateError) as e:
         b.inject_network_send(h, nbl, completion=Completions())
     assert e.value.status == S.STATUS_INVALID_HANDLE
@@ -234,8 +245,9 @@ def test_destroy_reports_a_completion_that_raises_after_draining(no_leaks):
 
     for i in range(3):
         pkt = udp_packet(IP.addr_bytes("192.0.2.1"), IP.addr_bytes("192.0.2.9"), 1, 2, b"x")
-        stack.inject_network_send(h, wfpsim.NetBufferList.from_bytes(pkt), completion=done,
-                                  completion_context=i)
+        stack.inject_network_send(
+            h, wfpsim.NetBufferList.from_bytes(pkt), completion=done, completion_context=i
+        )
     with pytest.raises(RuntimeError, match="completion bug"):
         h.destroy()
     assert seen == [0, 1, 2]

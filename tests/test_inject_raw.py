@@ -52,14 +52,18 @@ def test_split_nbls_raw_sent_one_by_one(no_leaks):
     packets = [udp_packet(A4, FAR, 10 + i, 53, bytes([i]) * (i + 1)) for i in range(5)]
     multi = wfpsim.NetBufferList.from_buffers(packets)
     done = Completions()
-    assert wdk.FwpsInjectTransportSendAsync0(h, None, 0, 0, None, AF_INET, 0, multi, done, None) == \
-        S.STATUS_FWP_INVALID_PARAMETER
+    assert (
+        wdk.FwpsInjectTransportSendAsync0(h, None, 0, 0, None, AF_INET, 0, multi, done, None)
+        == S.STATUS_FWP_INVALID_PARAMETER
+    )
     chain = multi.split()
     pieces = chain.tolist()
     for n in pieces:
         n.Next = None
     for n in pieces:
-        assert wdk.FwpsInjectTransportSendAsync0(h, None, 0, 0, None, AF_INET, 0, n, done, None) == 0
+        assert (
+            wdk.FwpsInjectTransportSendAsync0(h, None, 0, 0, None, AF_INET, 0, n, done, None) == 0
+        )
     assert stack.run() == 5
     assert done.statuses == [0] * 5
     assert [f.data[14:] for f in stack.wire] == packets
@@ -74,7 +78,9 @@ def test_header_include_retreat_end_to_end(no_leaks):
     NULL sendArgs. The packet that leaves is the application's packet, byte for byte."""
     engine = HookEngine()
     stack = host(engine=engine)
-    raw = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", header_include=True)
+    raw = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", header_include=True
+    )
     h = stack.injection_handle(AF_INET, 0)
     done = Completions()
     seen_meta = []
@@ -83,15 +89,27 @@ def test_header_include_retreat_end_to_end(no_leaks):
         nbl, meta = seen.layer_data, seen.meta
         if wdk.FwpsQueryPacketInjectionState0(h, nbl)[0] == FWPS_PACKET_INJECTED_BY_SELF:
             return
-        seen_meta.append((meta.currentMetadataValues, meta.ipHeaderSize, meta.headerIncludeHeaderLength))
+        seen_meta.append(
+            (meta.currentMetadataValues, meta.ipHeaderSize, meta.headerIncludeHeaderLength)
+        )
         status, clone = wdk.FwpsAllocateCloneNetBufferList0(nbl, None, None, 0)
         assert status == 0
         nb = wdk.NET_BUFFER_LIST_FIRST_NB(clone)
         assert wdk.NdisRetreatNetBufferDataStart(nb, meta.headerIncludeHeaderLength, 0, None) == 0
         view = wdk.NdisGetDataBuffer(nb, meta.headerIncludeHeaderLength, None, 1, 0)
         view[:] = meta.headerIncludeHeader
-        status = wdk.FwpsInjectTransportSendAsync0(h, None, meta.transportEndpointHandle, 0, None,
-                                                   AF_INET, meta.compartmentId, clone, done, None)
+        status = wdk.FwpsInjectTransportSendAsync0(
+            h,
+            None,
+            meta.transportEndpointHandle,
+            0,
+            None,
+            AF_INET,
+            meta.compartmentId,
+            clone,
+            done,
+            None,
+        )
         assert status == 0
         absorb(out)
 
@@ -114,17 +132,22 @@ def test_send_params1_header_include(no_leaks):
     """Windows 7+: the header goes in FWPS_TRANSPORT_SEND_PARAMS1; the NBL starts at the
     transport header. The stack fills the total length and the header checksum."""
     stack = host()
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1",
-                             header_include=True)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", header_include=True
+    )
     h = stack.injection_handle(AF_INET, 0)
     seg = IP.udp_datagram(A4, FAR, 7, 8, b"v1 header include")
     header = bytearray(IP.ipv4_header(A4, FAR, 17, 0, ttl=9, identification=0x1234))
     header[10:12] = b"\x00\x00"  # the application leaves length and checksum to the stack
-    args = wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=FAR, headerIncludeHeader=bytes(header),
-                                           headerIncludeHeaderLength=20)
+    args = wdk.FWPS_TRANSPORT_SEND_PARAMS1(
+        remoteAddress=FAR, headerIncludeHeader=bytes(header), headerIncludeHeaderLength=20
+    )
     nbl = wfpsim.NetBufferList.from_bytes(seg, 64)
     done = Completions()
-    assert wdk.FwpsInjectTransportSendAsync1(h, None, ep.handle, 0, args, AF_INET, 0, nbl, done, None) == 0
+    assert (
+        wdk.FwpsInjectTransportSendAsync1(h, None, ep.handle, 0, args, AF_INET, 0, nbl, done, None)
+        == 0
+    )
     stack.run()
     out = stack.wire[0].data[14:]
     info = IP.parse_ip(out)
@@ -140,15 +163,18 @@ def test_transport_send_builds_the_ip_header(no_leaks, v6):
     stack = host()
     af, src = (AF_INET6, A6) if v6 else (AF_INET, A4)
     dst = IP.addr_bytes("2001:db8:ffff::5") if v6 else FAR
-    ep = stack.open_endpoint(address_family=af, protocol=17, local_address=IP.addr_text(src), local_port=5000)
+    ep = stack.open_endpoint(
+        address_family=af, protocol=17, local_address=IP.addr_text(src), local_port=5000
+    )
     h = stack.injection_handle(af, 0)
     seg = IP.udp_datagram(src, dst, 5000, 53, b"query")
     remote = bytearray(b"\x00" * len(dst))
     args = wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=remote)
     nbl = wfpsim.NetBufferList.from_bytes(seg)  # no headroom: the stack's retreat allocates
     done = Completions(free=None)
-    stack.inject_transport_send(h, nbl, endpoint_handle=ep.handle, address_family=af, send_args=args,
-                                completion=done)
+    stack.inject_transport_send(
+        h, nbl, endpoint_handle=ep.handle, address_family=af, send_args=args, completion=done
+    )
     remote[:] = dst  # the driver's buffer is read when the send runs, not at the call
     stack.run()
     record = stack.delivered[-1]
@@ -167,8 +193,9 @@ def test_construct_ip_header_for_transport_packet(no_leaks):
     seg = bytearray(IP.udp_datagram(A4, FAR, 1, 2, b"rebuild me"))
     seg[6:8] = b"\x12\x34"  # a stale checksum
     nbl = wfpsim.NetBufferList.from_bytes(bytes(seg), 64)
-    status = wdk.FwpsConstructIpHeaderForTransportPacket0(nbl, 0, AF_INET, FAR, A4, 17, 0, None, 0,
-                                                          0, None, 0, 0)
+    status = wdk.FwpsConstructIpHeaderForTransportPacket0(
+        nbl, 0, AF_INET, FAR, A4, 17, 0, None, 0, 0, None, 0, 0
+    )
     assert status == 0
     out = nbl.FirstNetBuffer.tobytes()
     info = IP.parse_ip(out)
@@ -176,13 +203,22 @@ def test_construct_ip_header_for_transport_packet(no_leaks):
     assert IP.internet_checksum(out[:20]) == 0
     assert IP.internet_checksum(out[20:], IP.pseudo_header_sum(FAR, A4, 17, len(out) - 20)) == 0
     # rebuild an existing header (e.g. with AH/ESP): one NET_BUFFER, the old header replaced
-    status = wdk.FwpsConstructIpHeaderForTransportPacket0(nbl, 20, AF_INET, A4, FAR, 17, 0, None, 0,
-                                                          0, None, 0, 0)
+    status = wdk.FwpsConstructIpHeaderForTransportPacket0(
+        nbl, 20, AF_INET, A4, FAR, 17, 0, None, 0, 0, None, 0, 0
+    )
     assert status == 0 and IP.parse_ip(nbl.FirstNetBuffer.tobytes()).src == A4
-    assert wdk.FwpsConstructIpHeaderForTransportPacket0(nbl, 0, AF_INET, A4, FAR, 17, 0, None, 0,
-                                                        1, None, 0, 0) == S.STATUS_FWP_INVALID_PARAMETER
-    assert wdk.FwpsConstructIpHeaderForTransportPacket0(nbl, 0, AF_INET, A6, FAR, 17, 0, None, 0,
-                                                        0, None, 0, 0) == S.STATUS_INVALID_PARAMETER
+    assert (
+        wdk.FwpsConstructIpHeaderForTransportPacket0(
+            nbl, 0, AF_INET, A4, FAR, 17, 0, None, 0, 1, None, 0, 0
+        )
+        == S.STATUS_FWP_INVALID_PARAMETER
+    )
+    assert (
+        wdk.FwpsConstructIpHeaderForTransportPacket0(
+            nbl, 0, AF_INET, A6, FAR, 17, 0, None, 0, 0, None, 0, 0
+        )
+        == S.STATUS_INVALID_PARAMETER
+    )
     nbl.retreat(0)
     nbl.free()
 
@@ -205,16 +241,30 @@ def test_outbound_transport_clone_reinject_s01(no_leaks):
         if state == FWPS_PACKET_INJECTED_BY_SELF:
             return
         remote = seen.value("IP_REMOTE_ADDRESS").uint32.to_bytes(4, "big")  # host -> network order
-        args = wdk.FWPS_TRANSPORT_SEND_PARAMS1(remoteAddress=remote,
-                                               remoteScopeId=seen.meta.remoteScopeId)
+        args = wdk.FWPS_TRANSPORT_SEND_PARAMS1(
+            remoteAddress=remote, remoteScopeId=seen.meta.remoteScopeId
+        )
         status, clone = wdk.FwpsAllocateCloneNetBufferList0(nbl, None, None, 0)
-        stack.queue_dpc(lambda: wdk.FwpsInjectTransportSendAsync1(
-            h, None, seen.meta.transportEndpointHandle, 0, args, AF_INET, seen.meta.compartmentId,
-            clone, done, None))
+        stack.queue_dpc(
+            lambda: wdk.FwpsInjectTransportSendAsync1(
+                h,
+                None,
+                seen.meta.transportEndpointHandle,
+                0,
+                args,
+                AF_INET,
+                seen.meta.compartmentId,
+                clone,
+                done,
+                None,
+            )
+        )
         absorb(out)
 
     engine.on(FWPS_LAYER_OUTBOUND_TRANSPORT_V4, transport)
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=1234)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=1234
+    )
     stack.send(ep, b"inspect me", ("203.0.113.9", 53))
     assert stack.wire == []
     assert stack.run() == 2  # the DPC, then the injection (+ completion)

@@ -39,7 +39,10 @@ def test_s38_synchronous_failure_means_no_completion(no_leaks):
     assert never.calls == [] and stack.run() == 0 and never.calls == []
     # after destroy the handle is invalid
     clone = original.clone()
-    assert wdk.FwpsInjectNetworkSendAsync0(h, None, 0, 0, clone, never, None) == S.STATUS_INVALID_HANDLE
+    assert (
+        wdk.FwpsInjectNetworkSendAsync0(h, None, 0, 0, clone, never, None)
+        == S.STATUS_INVALID_HANDLE
+    )
     clone.free_clone()
     assert never.calls == []
     original.free()
@@ -65,7 +68,9 @@ def test_s41_clone_outlives_the_dereference(no_leaks):
     returns to its owner (the stack frees it) only after the clone is freed in the completion."""
     engine, held = reference_and_absorb_engine()
     stack = host(engine=engine)
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53
+    )
     h = stack.injection_handle(AF_INET, 0)
     log = []
 
@@ -80,7 +85,12 @@ def test_s41_clone_outlives_the_dereference(no_leaks):
         wdk.NdisAdvanceNetBufferDataStart(nbl.FirstNetBuffer, back, False, None)
         wdk.FwpsDereferenceNetBufferList0(nbl, False)  # legal: the clone keeps the data alive
         log.append(("dereferenced", nbl.alive, nbl.ChildRefCount))
-        assert wdk.FwpsInjectTransportReceiveAsync0(h, None, None, 0, AF_INET, 0, 1, 0, clone, done, None) == 0
+        assert (
+            wdk.FwpsInjectTransportReceiveAsync0(
+                h, None, None, 0, AF_INET, 0, 1, 0, clone, done, None
+            )
+            == 0
+        )
 
     stack.receive(1, udp_packet(FAR, A4, 9, 53, b"s-41"))
     original = held[0][0]
@@ -97,7 +107,9 @@ def test_s42_use_after_release_is_reported(no_leaks):
     the NBL at the dereference, so the clone is a use after free."""
     engine, held = reference_and_absorb_engine()
     stack = host(engine=engine)
-    stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53)
+    stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53
+    )
     errors = []
 
     def worker():
@@ -136,7 +148,9 @@ def test_s08_offset_drift(no_leaks, drift):
     engine = HookEngine()
     stack = host(engine=engine)
     stack.absorbed_offset_drift = drift
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53
+    )
     h = stack.injection_handle(AF_INET, 0)
     record = {}
     done = Completions()
@@ -145,8 +159,12 @@ def test_s08_offset_drift(no_leaks, drift):
         if stack.injection_state(h, seen.layer_data)[0]:
             return
         wdk.FwpsReferenceNetBufferList0(seen.layer_data, True)
-        record.update(nbl=seen.layer_data, offset=seen.layer_data.FirstNetBuffer.DataOffset,
-                      ihs=seen.meta.ipHeaderSize, ths=seen.meta.transportHeaderSize)
+        record.update(
+            nbl=seen.layer_data,
+            offset=seen.layer_data.FirstNetBuffer.DataOffset,
+            ihs=seen.meta.ipHeaderSize,
+            ths=seen.meta.transportHeaderSize,
+        )
         absorb(out)
 
     def worker():
@@ -162,7 +180,9 @@ def test_s08_offset_drift(no_leaks, drift):
         nbl.FirstNetBuffer.advance(back)
         record["clone_head"] = clone.FirstNetBuffer.tobytes()[:20]
         wdk.FwpsDereferenceNetBufferList0(nbl, False)
-        stack.inject_transport_receive(h, clone, address_family=AF_INET, interface_index=1, completion=done)
+        stack.inject_transport_receive(
+            h, clone, address_family=AF_INET, interface_index=1, completion=done
+        )
 
     engine.on(FWPS_LAYER_INBOUND_TRANSPORT_V4, transport)
     packet = udp_packet(FAR, A4, 9, 53, b"s-08")

@@ -60,7 +60,9 @@ def test_self_other_and_the_context_object(no_leaks):
     assert wdk.FwpsQueryPacketInjectionState0(theirs, nbl) == (FWPS_PACKET_INJECTED_BY_OTHER, None)
     stack.run()
     # still true at completion time (the history stays with the NBL)
-    assert states == [((FWPS_PACKET_INJECTED_BY_SELF, context), (FWPS_PACKET_INJECTED_BY_OTHER, None))]
+    assert states == [
+        ((FWPS_PACKET_INJECTED_BY_SELF, context), (FWPS_PACKET_INJECTED_BY_OTHER, None))
+    ]
 
 
 def test_clone_inject_requery_previously_injected_by_self(no_leaks):
@@ -83,7 +85,10 @@ def test_clone_inject_requery_previously_injected_by_self(no_leaks):
     assert [e.handle_serial for e in history_of(clone)] == [a.serial, b.serial]
     # the clone completes first (it pins x), then x: completion order = delivery order
     stack.run()
-    assert [call[1] for call in done.calls] == [x, clone] or [call[1] for call in done.calls] == [clone, x]
+    assert [call[1] for call in done.calls] == [x, clone] or [call[1] for call in done.calls] == [
+        clone,
+        x,
+    ]
     assert len(done.calls) == 2
 
 
@@ -94,7 +99,9 @@ def test_previously_self_reports_this_handles_most_recent_context(no_leaks):
     hops = []
     for handle, ctx in ((a, "a1"), (b, "b1"), (a, "a2"), (b, "b2")):
         hops.append(x)
-        stack.inject_network_send(handle, x, completion=Completions(free=None), injection_context=ctx)
+        stack.inject_network_send(
+            handle, x, completion=Completions(free=None), injection_context=ctx
+        )
         stack.run()
         x = x.clone()
     assert stack.injection_state(a, x) == (FWPS_PACKET_PREVIOUSLY_INJECTED_BY_SELF, "a2")
@@ -111,7 +118,9 @@ def test_the_reentered_packet_carries_its_state_at_every_layer(no_leaks):
     layer as INJECTED_BY_SELF, with the injectionContext it was given."""
     engine = HookEngine()
     stack = host(engine=engine)
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53
+    )
     h = stack.injection_handle(AF_INET, FWPS_INJECTION_TYPE_NETWORK)
     states = {}
     done = Completions()
@@ -127,14 +136,26 @@ def test_the_reentered_packet_carries_its_state_at_every_layer(no_leaks):
         status, clone = wdk.FwpsAllocateCloneNetBufferList0(nbl, None, None, 0)
         wdk.NdisAdvanceNetBufferDataStart(nb, seen.meta.ipHeaderSize, False, None)
         assert status == 0
-        assert wdk.FwpsInjectNetworkReceiveAsync0(
-            h, "reinjected", 0, seen.meta.compartmentId,
-            seen.value("INTERFACE_INDEX").uint32, seen.value("SUB_INTERFACE_INDEX").uint32,
-            clone, done, None) == 0
+        assert (
+            wdk.FwpsInjectNetworkReceiveAsync0(
+                h,
+                "reinjected",
+                0,
+                seen.meta.compartmentId,
+                seen.value("INTERFACE_INDEX").uint32,
+                seen.value("SUB_INTERFACE_INDEX").uint32,
+                clone,
+                done,
+                None,
+            )
+            == 0
+        )
         absorb(out)
 
     def transport(seen, out):
-        states.setdefault("TRANSPORT", []).append(wdk.FwpsQueryPacketInjectionState0(h, seen.layer_data))
+        states.setdefault("TRANSPORT", []).append(
+            wdk.FwpsQueryPacketInjectionState0(h, seen.layer_data)
+        )
 
     engine.on(FWPS_LAYER_INBOUND_IPPACKET_V4, ippacket)
     engine.on(FWPS_LAYER_INBOUND_TRANSPORT_V4, transport)
@@ -142,7 +163,10 @@ def test_the_reentered_packet_carries_its_state_at_every_layer(no_leaks):
     assert result.outcome == "absorbed" and ep.received == []
     stack.run()
     assert [d.data for d in ep.received] == [b"query"]
-    assert states["IPPACKET"] == [(FWPS_PACKET_NOT_INJECTED, None), (FWPS_PACKET_INJECTED_BY_SELF, "reinjected")]
+    assert states["IPPACKET"] == [
+        (FWPS_PACKET_NOT_INJECTED, None),
+        (FWPS_PACKET_INJECTED_BY_SELF, "reinjected"),
+    ]
     assert states["TRANSPORT"] == [(FWPS_PACKET_INJECTED_BY_SELF, "reinjected")]
     assert done.statuses == [0]
 
@@ -152,16 +176,25 @@ def test_state_survives_reassembly_of_injected_fragments(no_leaks):
     are reassembled into a new NBL, which the transport layer still sees as INJECTED_BY_SELF."""
     engine = HookEngine()
     stack = host(engine=engine)
-    stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53)
+    stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=53
+    )
     h = stack.injection_handle(AF_INET, FWPS_INJECTION_TYPE_NETWORK)
     seen_states = []
-    engine.on(FWPS_LAYER_INBOUND_TRANSPORT_V4,
-              lambda seen, out: seen_states.append(stack.injection_state(h, seen.layer_data)))
+    engine.on(
+        FWPS_LAYER_INBOUND_TRANSPORT_V4,
+        lambda seen, out: seen_states.append(stack.injection_state(h, seen.layer_data)),
+    )
     whole = udp_packet(FAR, A4, 9, 53, bytes(range(256)) * 8)
     done = Completions()
     for piece in fragment(whole, 576, 77):
-        stack.inject_network_receive(h, wfpsim.NetBufferList.from_bytes(piece), interface_index=1,
-                                     completion=done, injection_context="frag")
+        stack.inject_network_receive(
+            h,
+            wfpsim.NetBufferList.from_bytes(piece),
+            interface_index=1,
+            completion=done,
+            injection_context="frag",
+        )
     stack.run()
     assert len(done.calls) == 4 and done.statuses == [0] * 4
     assert seen_states == [(FWPS_PACKET_INJECTED_BY_SELF, "frag")]
@@ -211,8 +244,10 @@ def test_windivert_priorities_s34(no_leaks):
         state, stored = wdk.FwpsQueryPacketInjectionState0(handle, seen.layer_data)
         contexts.append((state, stored))
         for prio in (20, 10):  # higher priority first
-            if state in (FWPS_PACKET_INJECTED_BY_SELF, FWPS_PACKET_PREVIOUSLY_INJECTED_BY_SELF) \
-                    and stored <= prio:
+            if (
+                state in (FWPS_PACKET_INJECTED_BY_SELF, FWPS_PACKET_PREVIOUSLY_INJECTED_BY_SELF)
+                and stored <= prio
+            ):
                 continue
             diverted.append(prio)
             copy = wfpsim.NetBufferList.from_bytes(seen.layer_data.FirstNetBuffer.tobytes())
@@ -221,12 +256,17 @@ def test_windivert_priorities_s34(no_leaks):
             return
 
     engine.on(FWPS_LAYER_OUTBOUND_IPPACKET_V4, classify)
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=4)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=4
+    )
     stack.send(ep, b"divert me", ("203.0.113.9", 4))
     stack.run()
     assert diverted == [20, 10]
-    assert contexts == [(FWPS_PACKET_NOT_INJECTED, None), (FWPS_PACKET_INJECTED_BY_SELF, 20),
-                        (FWPS_PACKET_INJECTED_BY_SELF, 10)]
+    assert contexts == [
+        (FWPS_PACKET_NOT_INJECTED, None),
+        (FWPS_PACKET_INJECTED_BY_SELF, 20),
+        (FWPS_PACKET_INJECTED_BY_SELF, 10),
+    ]
     assert len(stack.wire) == 1 and stack.wire[0].data.endswith(b"divert me")
     assert done.statuses == [0, 0]
 

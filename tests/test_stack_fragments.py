@@ -131,7 +131,7 @@ def test_ipv4_overlap_policies():
     pieces = fragment(whole, 276, 3)  # 256 data bytes per fragment
     overlap = bytearray(pieces[1])
     # a fragment [248, 504) with different bytes: overlaps the ends of fragments 0 and 1
-    data = b"\xAA" * 256
+    data = b"\xaa" * 256
     hdr = bytearray(overlap[:20])
     struct.pack_into("!H", hdr, 2, 20 + len(data))
     struct.pack_into("!H", hdr, 6, 0x2000 | (248 // 8))
@@ -140,7 +140,7 @@ def test_ipv4_overlap_policies():
     r = Reassembler(ipv4_overlap="last")  # RFC 791's sample algorithm: later copies win
     out = [r.add(p) for p in [pieces[0], pieces[1], rogue] + pieces[2:]]
     payload = out[-1].packet[20:]
-    assert payload[248:504] == b"\xAA" * 256
+    assert payload[248:504] == b"\xaa" * 256
     assert [e.kind for e in r.events] == ["overlap", "overlap"]  # with fragments 0 and 1
     first = Reassembler()  # default: what arrived first wins (Windows policy)
     out = [first.add(p) for p in [pieces[0], pieces[1], rogue] + pieces[2:]]
@@ -234,7 +234,11 @@ def test_afs_capture_200_fragments_into_51_datagrams(pcaps):
 def test_zeek_ipv4_overlapping_tcp_fragments(pcaps, policy):
     """fragmented-4 is an IDS-evasion capture: [24,72) arrives after [48,72) with other bytes.
     Keeping the first arrival yields the real HTTP request with a valid TCP checksum."""
-    packets = [p for p in ip_packets(pcaps / "zeek" / "ipv4" / "fragmented-4.pcap") if IP.parse_ip(p).is_fragment]
+    packets = [
+        p
+        for p in ip_packets(pcaps / "zeek" / "ipv4" / "fragmented-4.pcap")
+        if IP.parse_ip(p).is_fragment
+    ]
     r = Reassembler(ipv4_overlap=policy)
     whole = [r.add(p) for p in packets][-1]
     if policy == "drop":
@@ -248,7 +252,9 @@ def test_zeek_ipv4_overlapping_tcp_fragments(pcaps, policy):
     checksum_ok = IP.internet_checksum(seg, total) == 0
     assert checksum_ok == (policy == "first")
     if policy == "first":
-        assert seg[20:] == b"GET /msadc/..%2f../..%2f../..%2f../winnt/system32/cmd.exe?/c+dir+c:\\\n"
+        assert (
+            seg[20:] == b"GET /msadc/..%2f../..%2f../..%2f../winnt/system32/cmd.exe?/c+dir+c:\\\n"
+        )
 
 
 def test_zeek_ipv4_inconsistent_fragments_are_discarded(pcaps):
@@ -262,7 +268,11 @@ def test_zeek_ipv4_inconsistent_fragments_are_discarded(pcaps):
 
 
 def test_zeek_ipv6_fragmented_dns(pcaps):
-    packets = [p for p in ip_packets(pcaps / "zeek" / "ipv6-fragmented-dns.pcap") if IP.parse_ip(p).has_fragment_header]
+    packets = [
+        p
+        for p in ip_packets(pcaps / "zeek" / "ipv6-fragmented-dns.pcap")
+        if IP.parse_ip(p).has_fragment_header
+    ]
     r = Reassembler()
     results = [r.add(p) for p in packets]
     done = [x for x in results if x is not None]
@@ -286,13 +296,21 @@ def test_every_tagged_capture_goes_through_the_stack(pcaps, no_leaks):
     for path in files:
         packets = ip_packets(path)
         stack = wfpsim.Stack(filter_engine=engine, send_icmp_errors=False)
-        dsts = sorted({IP.parse_ip(p).dst for p in packets if p and p[0] >> 4 in (4, 6) and len(p) >= 40})
-        stack.add_interface(index=1, addresses=[f"{IP.addr_text(d)}/{32 if len(d) == 4 else 128}" for d in dsts])
+        dsts = sorted(
+            {IP.parse_ip(p).dst for p in packets if p and p[0] >> 4 in (4, 6) and len(p) >= 40}
+        )
+        stack.add_interface(
+            index=1, addresses=[f"{IP.addr_text(d)}/{32 if len(d) == 4 else 128}" for d in dsts]
+        )
         engine.seen.clear()
         for p in packets:
             stack.receive(1, p, link="ip")
-        reassembled = [s for s in engine.seen
-                       if s.name.startswith("INBOUND_IPPACKET") and s.value("FLAGS").uint32 & FWP_CONDITION_FLAG_IS_REASSEMBLED]
+        reassembled = [
+            s
+            for s in engine.seen
+            if s.name.startswith("INBOUND_IPPACKET")
+            and s.value("FLAGS").uint32 & FWP_CONDITION_FLAG_IS_REASSEMBLED
+        ]
         if path.name == "afs.pcap":
             assert len(reassembled) == 51
         if path.name == "ipv6-fragmented-dns.pcap":
@@ -310,7 +328,9 @@ def test_inbound_fragments_are_indicated_twice_then_reassembled_once(no_leaks):
     the transport layer sees only the whole datagram."""
     engine = HookEngine()
     stack = host(engine=engine)
-    ep = stack.open_endpoint(address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=2222)
+    ep = stack.open_endpoint(
+        address_family=AF_INET, protocol=17, local_address="192.0.2.1", local_port=2222
+    )
     whole = udp_packet(SRC4, A4, 1111, 2222, bytes(1400))
     pieces = fragment(whole, 420, 31)
     assert len(pieces) == 4
@@ -320,9 +340,20 @@ def test_inbound_fragments_are_indicated_twice_then_reassembled_once(no_leaks):
     assert len(ipp) == 9
     flags = [s.value("FLAGS").uint32 for s in ipp]
     assert flags == [0, FWP_CONDITION_FLAG_IS_FRAGMENT] * 4 + [FWP_CONDITION_FLAG_IS_REASSEMBLED]
-    frag_meta = [(s.meta.fragmentMetadata.fragmentIdentification, s.meta.fragmentMetadata.fragmentOffset)
-                 for s in ipp[:8]]
-    assert frag_meta == [(31, 0), (31, 0), (31, 400), (31, 400), (31, 800), (31, 800), (31, 1200), (31, 1200)]
+    frag_meta = [
+        (s.meta.fragmentMetadata.fragmentIdentification, s.meta.fragmentMetadata.fragmentOffset)
+        for s in ipp[:8]
+    ]
+    assert frag_meta == [
+        (31, 0),
+        (31, 0),
+        (31, 400),
+        (31, 400),
+        (31, 800),
+        (31, 800),
+        (31, 1200),
+        (31, 1200),
+    ]
     assert all(s.meta.currentMetadataValues & FWPS_METADATA_FIELD_FRAGMENT_DATA for s in ipp[:8])
     assert not ipp[8].meta.currentMetadataValues & FWPS_METADATA_FIELD_FRAGMENT_DATA
     assert [s.name for s in engine.seen].count("INBOUND_TRANSPORT_V4") == 1
@@ -363,7 +394,9 @@ def test_forward_fragment_group_reassembled_and_forward_injected(no_leaks):
         results["chain"] = wdk.FwpsInjectForwardAsync0(h, None, 0, AF_INET, 0, 1, chain, done, None)
         status, whole = wdk.FwpsReassembleForwardFragmentGroup0(AF_INET, chain, None, 0, 0)
         results["reassemble"] = status
-        results["inject"] = wdk.FwpsInjectForwardAsync0(h, None, 0, AF_INET, 0, 1, whole, done, None)
+        results["inject"] = wdk.FwpsInjectForwardAsync0(
+            h, None, 0, AF_INET, 0, 1, whole, done, None
+        )
         results["whole"] = whole.FirstNetBuffer.tobytes()
 
     engine.on(FWPS_LAYER_IPFORWARD_V4, forward)
@@ -389,10 +422,19 @@ def test_reassemble_forward_fragment_group_codes(no_leaks):
     chain = [wfpsim.NetBufferList.from_bytes(p) for p in pieces]
     for a, b in zip(chain, chain[1:], strict=False):
         a.Next = b
-    assert wdk.FwpsReassembleForwardFragmentGroup0(AF_INET, chain[0], None, 0, 1) == (S.STATUS_FWP_INVALID_PARAMETER, None)
-    assert wdk.FwpsReassembleForwardFragmentGroup0(AF_INET6, chain[0], None, 0, 0) == (S.STATUS_INVALID_PARAMETER, None)
+    assert wdk.FwpsReassembleForwardFragmentGroup0(AF_INET, chain[0], None, 0, 1) == (
+        S.STATUS_FWP_INVALID_PARAMETER,
+        None,
+    )
+    assert wdk.FwpsReassembleForwardFragmentGroup0(AF_INET6, chain[0], None, 0, 0) == (
+        S.STATUS_INVALID_PARAMETER,
+        None,
+    )
     chain[-2].Next = None
-    assert wdk.FwpsReassembleForwardFragmentGroup0(AF_INET, chain[0], None, 0, 0) == (S.STATUS_INVALID_PARAMETER, None)
+    assert wdk.FwpsReassembleForwardFragmentGroup0(AF_INET, chain[0], None, 0, 0) == (
+        S.STATUS_INVALID_PARAMETER,
+        None,
+    )
     chain[-2].Next = chain[-1]
     status, whole = wdk.FwpsReassembleForwardFragmentGroup0(AF_INET, chain[0], None, 32, 0)
     assert status == 0 and whole.FirstNetBuffer.tobytes() == big(ident=34)
@@ -415,7 +457,9 @@ def test_truncated_capture_fragments_are_dropped_not_raised(pcaps, no_leaks):
 
 def test_ipv6_fragments_through_the_stack(no_leaks):
     stack = host()
-    ep = stack.open_endpoint(address_family=AF_INET6, protocol=17, local_address="2001:db8::1", local_port=2222)
+    ep = stack.open_endpoint(
+        address_family=AF_INET6, protocol=17, local_address="2001:db8::1", local_port=2222
+    )
     whole = udp_packet(SRC6, A6, 1111, 2222, bytes(range(256)) * 10)
     for p in reversed(fragment(whole, 1280, 35)):
         stack.receive(1, p)

@@ -22,8 +22,9 @@ FAR = IP.addr_bytes("198.51.100.7")
 
 
 def flow_on(stack):
-    return stack.open_tcp_flow(address_family=AF_INET, local=("192.0.2.1", 80), remote=("198.51.100.7", 5000),
-                               direction=1)
+    return stack.open_tcp_flow(
+        address_family=AF_INET, local=("192.0.2.1", 80), remote=("198.51.100.7", 5000), direction=1
+    )
 
 
 def test_inline_replace_in_the_middle_s15_shape(no_leaks):
@@ -40,8 +41,22 @@ def test_inline_replace_in_the_middle_s15_shape(no_leaks):
         holder["out"].append(before)
         stack.paths.stream_sink(flow, 1, None)(before, flags)  # what the engine permitted so far
         nbl = wfpsim.NetBufferList.from_bytes(b"sunny")
-        assert wdk.FwpsStreamInjectAsync0(h, None, 0, flow.flow_id, 1, FWPS_LAYER_STREAM_V4,
-                                          FWPS_STREAM_FLAG_RECEIVE, nbl, 5, done, None) == 0
+        assert (
+            wdk.FwpsStreamInjectAsync0(
+                h,
+                None,
+                0,
+                flow.flow_id,
+                1,
+                FWPS_LAYER_STREAM_V4,
+                FWPS_STREAM_FLAG_RECEIVE,
+                nbl,
+                5,
+                done,
+                None,
+            )
+            == 0
+        )
         return after
 
     engine = StreamEngine([StreamCallout(1, 0x20, editor)])
@@ -50,12 +65,16 @@ def test_inline_replace_in_the_middle_s15_shape(no_leaks):
     h = stack.injection_handle(AF_INET, 0)
     done = Completions()
     holder.update(ctx=(stack, flow, h, done), out=[])
-    stack.receive(1, tcp_packet(FAR, A4, 5000, 80, 1, IP.TCP_ACK | IP.TCP_PSH, b"abc cloudy defghi"))
+    stack.receive(
+        1, tcp_packet(FAR, A4, 5000, 80, 1, IP.TCP_ACK | IP.TCP_PSH, b"abc cloudy defghi")
+    )
     assert bytes(flow.received) == b"abc sunny defghi"
     assert done.calls == []  # the completion still comes from the dispatcher
     assert stack.run() == 1 and done.statuses == [0]
     injected = [d for d in stack.delivered if d.function == "FwpsStreamInjectAsync0"]
-    assert [(d.data, d.flow_id, d.stream_flags) for d in injected] == [(b"sunny", flow.flow_id, FWPS_STREAM_FLAG_RECEIVE)]
+    assert [(d.data, d.flow_id, d.stream_flags) for d in injected] == [
+        (b"sunny", flow.flow_id, FWPS_STREAM_FLAG_RECEIVE)
+    ]
 
 
 def test_injected_data_only_reaches_lower_weight_sublayers_s19(no_leaks):
@@ -74,8 +93,15 @@ def test_injected_data_only_reaches_lower_weight_sublayers_s19(no_leaks):
 
     def worker():
         nbl = wfpsim.NetBufferList.from_bytes(b"cloudy")
-        stack.inject_stream(h, nbl, flow_id=flow.flow_id, callout_id=1, layer_id=FWPS_LAYER_STREAM_V4,
-                            stream_flags=FWPS_STREAM_FLAG_RECEIVE, completion=done)
+        stack.inject_stream(
+            h,
+            nbl,
+            flow_id=flow.flow_id,
+            callout_id=1,
+            layer_id=FWPS_LAYER_STREAM_V4,
+            stream_flags=FWPS_STREAM_FLAG_RECEIVE,
+            completion=done,
+        )
 
     stack.queue_dpc(worker)
     stack.run()
@@ -99,8 +125,15 @@ def test_outbound_stream_injection_goes_to_the_wire(no_leaks):
         nbl.Next = None
         done(ctx, nbl, dl)
 
-    stack.inject_stream(h, chain[0], flow_id=flow.flow_id, callout_id=3, layer_id=FWPS_LAYER_STREAM_V4,
-                        stream_flags=FWPS_STREAM_FLAG_SEND, completion=unlink)
+    stack.inject_stream(
+        h,
+        chain[0],
+        flow_id=flow.flow_id,
+        callout_id=3,
+        layer_id=FWPS_LAYER_STREAM_V4,
+        stream_flags=FWPS_STREAM_FLAG_SEND,
+        completion=unlink,
+    )
     assert stack.run() == 2
     payloads = [f.data[14 + 40 :] for f in stack.wire]
     assert payloads == [b"HTTP/1.0 ", b"200 OK"]
@@ -113,9 +146,19 @@ def test_fin_only_injection_never_completes_but_sends_fin_b16(no_leaks):
     flow = flow_on(stack)
     h = stack.injection_handle(AF_INET, 0)
     done = Completions()
-    status = wdk.FwpsStreamInjectAsync0(h, None, 0, flow.flow_id, 3, FWPS_LAYER_STREAM_V4,
-                                        FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT,
-                                        None, 0, done, None)
+    status = wdk.FwpsStreamInjectAsync0(
+        h,
+        None,
+        0,
+        flow.flow_id,
+        3,
+        FWPS_LAYER_STREAM_V4,
+        FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT,
+        None,
+        0,
+        done,
+        None,
+    )
     assert status == 0
     stack.run()
     assert done.calls == []
@@ -130,13 +173,20 @@ def test_disconnect_on_the_last_nbl_of_a_chain_only(no_leaks):
     done = Completions(free=None)
     a, b = wfpsim.NetBufferList.from_bytes(b"one"), wfpsim.NetBufferList.from_bytes(b"two")
     a.Next = b
-    stack.inject_stream(h, a, flow_id=flow.flow_id, callout_id=3, layer_id=FWPS_LAYER_STREAM_V4,
-                        stream_flags=FWPS_STREAM_FLAG_RECEIVE | FWPS_STREAM_FLAG_RECEIVE_DISCONNECT,
-                        completion=done)
+    stack.inject_stream(
+        h,
+        a,
+        flow_id=flow.flow_id,
+        callout_id=3,
+        layer_id=FWPS_LAYER_STREAM_V4,
+        stream_flags=FWPS_STREAM_FLAG_RECEIVE | FWPS_STREAM_FLAG_RECEIVE_DISCONNECT,
+        completion=done,
+    )
     stack.run()
     records = [d for d in stack.delivered if d.destination == "stream"]
-    assert [(r.data, bool(r.stream_flags & FWPS_STREAM_FLAG_RECEIVE_DISCONNECT)) for r in records] == [
-        (b"one", False), (b"two", True)]
+    assert [
+        (r.data, bool(r.stream_flags & FWPS_STREAM_FLAG_RECEIVE_DISCONNECT)) for r in records
+    ] == [(b"one", False), (b"two", True)]
     assert flow.fin_received and bytes(flow.received) == b"onetwo"
     a.Next = None
     a.free()
@@ -148,8 +198,15 @@ def test_injection_into_a_closed_flow_fails_late(no_leaks):
     flow = flow_on(stack)
     h = stack.injection_handle(AF_INET, 0)
     done = Completions()
-    stack.inject_stream(h, wfpsim.NetBufferList.from_bytes(b"late"), flow_id=flow.flow_id, callout_id=3,
-                        layer_id=FWPS_LAYER_STREAM_V4, stream_flags=FWPS_STREAM_FLAG_SEND, completion=done)
+    stack.inject_stream(
+        h,
+        wfpsim.NetBufferList.from_bytes(b"late"),
+        flow_id=flow.flow_id,
+        callout_id=3,
+        layer_id=FWPS_LAYER_STREAM_V4,
+        stream_flags=FWPS_STREAM_FLAG_SEND,
+        completion=done,
+    )
     flow.close()
     stack.run()
     assert done.statuses == [wfpsim.NTSTATUS.STATUS_CONNECTION_ABORTED]
@@ -166,8 +223,18 @@ def test_deferred_stream_and_engine_release(no_leaks):
             super().__init__([])
             self.buffer = b""
 
-        def stream_classify(self, layer_id, inFixedValues, inMetaValues, segment, *, flow_handle,  # noqa: N803
-                            deliver, exclude_callout_id=None, below_sublayer_weight=None):
+        def stream_classify(
+            self,
+            layer_id,
+            inFixedValues,
+            inMetaValues,
+            segment,
+            *,
+            flow_handle,  # noqa: N803
+            deliver,
+            exclude_callout_id=None,
+            below_sublayer_weight=None,
+        ):
             self.buffer += segment.data
             return StreamVerdict(deferred=True)
 
@@ -192,7 +259,9 @@ def test_drop_connection_closes_the_flow(no_leaks):
     stack.receive(1, tcp_packet(FAR, A4, 5000, 80, 1, IP.TCP_ACK, b"bad"))
     assert flow.closed and flow.dropped
     assert engine.deleted_flows == [flow.flow_id]  # flowDeleteFn is the engine's to call
-    assert stack.receive(1, tcp_packet(FAR, A4, 5000, 80, 4, IP.TCP_ACK, b"more")).outcome == "dropped"
+    assert (
+        stack.receive(1, tcp_packet(FAR, A4, 5000, 80, 4, IP.TCP_ACK, b"more")).outcome == "dropped"
+    )
 
 
 def test_inbound_fin_is_a_separate_disconnect_indication(no_leaks):
@@ -202,7 +271,8 @@ def test_inbound_fin_is_a_separate_disconnect_indication(no_leaks):
     stack.receive(1, tcp_packet(FAR, A4, 5000, 80, 1, IP.TCP_ACK | IP.TCP_FIN | IP.TCP_PSH, b"bye"))
     assert [(c[0], c[1]) for c in engine.stream_calls] == [
         (b"bye", FWPS_STREAM_FLAG_RECEIVE | 0x10),
-        (b"", FWPS_STREAM_FLAG_RECEIVE | FWPS_STREAM_FLAG_RECEIVE_DISCONNECT)]
+        (b"", FWPS_STREAM_FLAG_RECEIVE | FWPS_STREAM_FLAG_RECEIVE_DISCONNECT),
+    ]
     assert flow.fin_received and flow.fin_indicated[1] and not flow.fin_pended(1)
 
 
@@ -216,9 +286,27 @@ def test_stream_inline_clone_reinject_s33(no_leaks):
         if not data:
             return b""
         nbl = wfpsim.NetBufferList.from_bytes(data)
-        stream_flags = flags if flags & (FWPS_STREAM_FLAG_RECEIVE | FWPS_STREAM_FLAG_SEND) else flags | FWPS_STREAM_FLAG_SEND
-        assert wdk.FwpsStreamInjectAsync0(h, None, 0, flow.flow_id, 9, FWPS_LAYER_STREAM_V4, stream_flags,
-                                          nbl, len(data), done, None) == 0
+        stream_flags = (
+            flags
+            if flags & (FWPS_STREAM_FLAG_RECEIVE | FWPS_STREAM_FLAG_SEND)
+            else flags | FWPS_STREAM_FLAG_SEND
+        )
+        assert (
+            wdk.FwpsStreamInjectAsync0(
+                h,
+                None,
+                0,
+                flow.flow_id,
+                9,
+                FWPS_LAYER_STREAM_V4,
+                stream_flags,
+                nbl,
+                len(data),
+                done,
+                None,
+            )
+            == 0
+        )
         return b""
 
     engine = StreamEngine([StreamCallout(9, 0x10, cloner)])

@@ -84,9 +84,9 @@ class Contracts:
 
 def snapshot(nbl: Any) -> tuple:
     """The NBL as the driver handed it over: NB geometry and used bytes (one NBL, not a chain)."""
-    return tuple(
-        (nb.DataOffset, nb.DataLength, nb.tobytes()) for nb in nbl.net_buffers
-    ) + ((nbl.Next is None),)
+    return tuple((nb.DataOffset, nb.DataLength, nb.tobytes()) for nb in nbl.net_buffers) + (
+        (nbl.Next is None),
+    )
 
 
 def describe_change(before: tuple, after: tuple) -> str:

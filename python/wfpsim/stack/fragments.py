@@ -297,9 +297,7 @@ def reassemble_group(packets: list[bytes]) -> bytes:
     :class:`wfpsim.InvalidParameterError` (STATUS_INVALID_PARAMETER) naming the problem when the
     group is incomplete, mixed, overlapping (IPv6) or inconsistent."""
     if not packets:
-        raise InvalidParameterError(
-            "fragment group is empty", NTSTATUS.STATUS_INVALID_PARAMETER
-        )
+        raise InvalidParameterError("fragment group is empty", NTSTATUS.STATUS_INVALID_PARAMETER)
     r = Reassembler()
     keys = set()
     result = None
@@ -376,7 +374,9 @@ def fragment(packet: bytes, mtu: int, identification: int | None = None) -> list
         more = off + step < len(rest)
         head = bytearray(packet[:unfrag_len])
         head[nh_offset] = IPPROTO_FRAGMENT
-        frag = struct.pack("!BxHI", nh, off | (1 if more else 0), (identification or 0) & 0xFFFFFFFF)
+        frag = struct.pack(
+            "!BxHI", nh, off | (1 if more else 0), (identification or 0) & 0xFFFFFFFF
+        )
         struct.pack_into("!H", head, 4, unfrag_len - 40 + 8 + len(chunk))
         out.append(bytes(head) + frag + chunk)
     return out

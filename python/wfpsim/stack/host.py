@@ -121,7 +121,9 @@ class Interface:
 
     def __repr__(self) -> str:
         addrs = ", ".join(str(a) for a in self.addresses)
-        return f"<Interface {self.index} [{addrs}] mtu={self.mtu} compartment={self.compartment_id}>"
+        return (
+            f"<Interface {self.index} [{addrs}] mtu={self.mtu} compartment={self.compartment_id}>"
+        )
 
 
 @dataclass
@@ -185,9 +187,7 @@ class Endpoint:
     def __repr__(self) -> str:
         local = addr_text(self.local_address) if self.local_address else "*"
         state = " closed" if self.closed else ""
-        return (
-            f"<Endpoint {self.handle:#x} proto={self.protocol} {local}:{self.local_port}{state}>"
-        )
+        return f"<Endpoint {self.handle:#x} proto={self.protocol} {local}:{self.local_port}{state}>"
 
 
 class DatagramFlow:

@@ -194,7 +194,9 @@ def push_history(nbl: NetBufferList, entry: HistoryEntry) -> None:
     nbl.set_info(WFP_INFO_SLOT, hid)
 
 
-def query_state(handle: InjectionHandle, nbl: NetBufferList) -> tuple[FWPS_PACKET_INJECTION_STATE, Any]:
+def query_state(
+    handle: InjectionHandle, nbl: NetBufferList
+) -> tuple[FWPS_PACKET_INJECTION_STATE, Any]:
     """FwpsQueryPacketInjectionState0 per the history model of injection.md §6."""
     history = history_of(nbl)
     if not history:
@@ -203,7 +205,10 @@ def query_state(handle: InjectionHandle, nbl: NetBufferList) -> tuple[FWPS_PACKE
         return FWPS_PACKET_INJECTION_STATE.FWPS_PACKET_INJECTED_BY_SELF, history[-1].context
     for entry in reversed(history):
         if entry.handle_serial == handle.serial:
-            return FWPS_PACKET_INJECTION_STATE.FWPS_PACKET_PREVIOUSLY_INJECTED_BY_SELF, entry.context
+            return (
+                FWPS_PACKET_INJECTION_STATE.FWPS_PACKET_PREVIOUSLY_INJECTED_BY_SELF,
+                entry.context,
+            )
     return FWPS_PACKET_INJECTION_STATE.FWPS_PACKET_INJECTED_BY_OTHER, None
 
 
@@ -332,7 +337,9 @@ class Injector:
         if handle.state is HandleState.DESTROYED:
             raise _state("the injection handle was already destroyed", S.STATUS_INVALID_HANDLE)
         if handle.state is HandleState.CLOSING:
-            raise _state("the injection handle is being destroyed", S.STATUS_FWP_INJECT_HANDLE_CLOSING)
+            raise _state(
+                "the injection handle is being destroyed", S.STATUS_FWP_INJECT_HANDLE_CLOSING
+            )
         handle.state = HandleState.CLOSING
         errors: list[BaseException] = []
         try:
@@ -374,14 +381,22 @@ class Injector:
 
     # -- the common prologue --
 
-    def _begin(self, function: str, handle: Any, type_bit: int, *, l2: bool = False) -> InjectionHandle:
+    def _begin(
+        self, function: str, handle: Any, type_bit: int, *, l2: bool = False
+    ) -> InjectionHandle:
         stack = self.stack
         if not isinstance(handle, InjectionHandle) or handle.stack is not stack:
-            raise _state(f"{function}: injectionHandle is not a handle of this stack", S.STATUS_INVALID_HANDLE)
+            raise _state(
+                f"{function}: injectionHandle is not a handle of this stack",
+                S.STATUS_INVALID_HANDLE,
+            )
         if handle.state is HandleState.DESTROYED:
             raise _state(f"{function}: the injection handle was destroyed", S.STATUS_INVALID_HANDLE)
         if handle.state is HandleState.CLOSING:
-            raise _state(f"{function}: the injection handle is being closed", S.STATUS_FWP_INJECT_HANDLE_CLOSING)
+            raise _state(
+                f"{function}: the injection handle is being closed",
+                S.STATUS_FWP_INJECT_HANDLE_CLOSING,
+            )
         if not (stack.l2_ready if l2 else stack.tcpip_ready):
             what = "the MAC layer" if l2 else "the TCP/IP stack"
             raise _state(f"{function}: {what} is not ready", S.STATUS_FWP_TCPIP_NOT_READY)
@@ -417,13 +432,13 @@ class Injector:
 
     def _single(self, function: str, nbl: NetBufferList, why: str) -> None:
         if nbl.Next is not None:
-            raise _param(
-                f"{function}: netBufferList is a chain of NBLs; {why}"
-            )
+            raise _param(f"{function}: netBufferList is a chain of NBLs; {why}")
 
     def _family(self, function: str, handle: InjectionHandle, af: int) -> None:
         if af not in (AF_INET, AF_INET6):
-            raise _param(f"{function}: addressFamily must be AF_INET (2) or AF_INET6 (23), not {af}")
+            raise _param(
+                f"{function}: addressFamily must be AF_INET (2) or AF_INET6 (23), not {af}"
+            )
         if handle.address_family not in (AF_UNSPEC, af):
             # [emu] (injection.md §2.1 leaves it open): a per-family handle injects its family
             raise _param(
@@ -647,7 +662,10 @@ class Injector:
 
     def _queue_completion(self, rec: InjectionRecord) -> None:
         self.stack.dispatcher.queue(
-            partial(self._complete, rec), owner=rec.handle, depth=0, label=f"{rec.function} completion"
+            partial(self._complete, rec),
+            owner=rec.handle,
+            depth=0,
+            label=f"{rec.function} completion",
         )
 
     def _complete(self, rec: InjectionRecord) -> None:
@@ -730,10 +748,21 @@ class Injector:
         )
         self._one_nb(fn, nbl)
         self._ip_start(fn, nbl, address_family)
-        params = dict(address_family=address_family, compartment_id=compartment_id,
-                      interface_index=interface_index)
-        self._accept(fn, h, [nbl], completion_fn=completion_fn, completion_context=completion_context,
-                     injection_context=injection_context, params=params, process=self._p_forward)
+        params = dict(
+            address_family=address_family,
+            compartment_id=compartment_id,
+            interface_index=interface_index,
+        )
+        self._accept(
+            fn,
+            h,
+            [nbl],
+            completion_fn=completion_fn,
+            completion_context=completion_context,
+            injection_context=injection_context,
+            params=params,
+            process=self._p_forward,
+        )
 
     def _one_nb(self, fn: str, nbl: NetBufferList) -> None:
         if nbl.FirstNetBuffer.Next is not None:
@@ -762,11 +791,22 @@ class Injector:
         self._single(fn, nbl, "inject one NBL per call")
         self._one_nb(fn, nbl)
         self._ip_start(fn, nbl, h.address_family)
-        params = dict(address_family=h.address_family, compartment_id=compartment_id,
-                      interface_index=interface_index, sub_interface_index=sub_interface_index)
-        self._accept(fn, h, [nbl], completion_fn=completion_fn, completion_context=completion_context,
-                     injection_context=injection_context, params=params,
-                     process=partial(self._p_receive, bypass_ipsec=False))
+        params = dict(
+            address_family=h.address_family,
+            compartment_id=compartment_id,
+            interface_index=interface_index,
+            sub_interface_index=sub_interface_index,
+        )
+        self._accept(
+            fn,
+            h,
+            [nbl],
+            completion_fn=completion_fn,
+            completion_context=completion_context,
+            injection_context=injection_context,
+            params=params,
+            process=partial(self._p_receive, bypass_ipsec=False),
+        )
 
     def network_send(
         self,
@@ -791,8 +831,16 @@ class Injector:
             if not head or head[0] >> 4 != want:
                 raise _param(f"{fn}: every NET_BUFFER must begin with an IPv{want} header")
         params = dict(address_family=h.address_family, compartment_id=compartment_id, flags=flags)
-        self._accept(fn, h, [nbl], completion_fn=completion_fn, completion_context=completion_context,
-                     injection_context=injection_context, params=params, process=self._p_network_send)
+        self._accept(
+            fn,
+            h,
+            [nbl],
+            completion_fn=completion_fn,
+            completion_context=completion_context,
+            injection_context=injection_context,
+            params=params,
+            process=self._p_network_send,
+        )
 
     def transport_receive(
         self,
@@ -819,11 +867,22 @@ class Injector:
         self._one_nb(fn, nbl)
         self._ip_start(fn, nbl, address_family)
         self._tcp_inline(fn, self._is_tcp_ip(nbl))
-        params = dict(address_family=address_family, compartment_id=compartment_id,
-                      interface_index=interface_index, sub_interface_index=sub_interface_index)
-        self._accept(fn, h, [nbl], completion_fn=completion_fn, completion_context=completion_context,
-                     injection_context=injection_context, params=params,
-                     process=partial(self._p_receive, bypass_ipsec=True))
+        params = dict(
+            address_family=address_family,
+            compartment_id=compartment_id,
+            interface_index=interface_index,
+            sub_interface_index=sub_interface_index,
+        )
+        self._accept(
+            fn,
+            h,
+            [nbl],
+            completion_fn=completion_fn,
+            completion_context=completion_context,
+            injection_context=injection_context,
+            params=params,
+            process=partial(self._p_receive, bypass_ipsec=True),
+        )
 
     @staticmethod
     def _is_tcp_ip(nbl: NetBufferList) -> bool:
@@ -895,11 +954,21 @@ class Injector:
             endpoint_handle=endpoint_handle,
             send_args=send_args,  # the struct as passed; its buffers are read at send time (R8)
             remote_scope_id=send_args.remoteScopeId if send_args is not None else None,
-            control_data=bytes(send_args.controlData) if send_args is not None and send_args.controlData else None,
+            control_data=bytes(send_args.controlData)
+            if send_args is not None and send_args.controlData
+            else None,
             header_include=header_include,
         )
-        self._accept(fn, h, [nbl], completion_fn=completion_fn, completion_context=completion_context,
-                     injection_context=injection_context, params=params, process=self._p_transport_send)
+        self._accept(
+            fn,
+            h,
+            [nbl],
+            completion_fn=completion_fn,
+            completion_context=completion_context,
+            injection_context=injection_context,
+            params=params,
+            process=self._p_transport_send,
+        )
 
     def stream(
         self,
@@ -930,16 +999,24 @@ class Injector:
         self._require_completion(fn, completion_fn)
         self._reserved(fn, "flags", flags)
         if layer_id not in STREAM_LAYERS:
-            raise _param(f"{fn}: layerId must be FWPS_LAYER_STREAM_V4 (20) or _V6 (22), not {layer_id}")
+            raise _param(
+                f"{fn}: layerId must be FWPS_LAYER_STREAM_V4 (20) or _V6 (22), not {layer_id}"
+            )
         self._check_stream_flags(fn, stream_flags)
         af = AF_INET if layer_id == STREAM_LAYERS[0] else AF_INET6
         if h.address_family not in (AF_UNSPEC, af):
-            raise _param(f"{fn}: layer {layer_id} does not match the handle's family {h.address_family}")
+            raise _param(
+                f"{fn}: layer {layer_id} does not match the handle's family {h.address_family}"
+            )
         flow = stack.flows.get(flow_id)
         if flow is None:
-            raise _param(f"{fn}: flowId {flow_id:#x} is not a TCP flow of this stack (unconfirmed code)")
+            raise _param(
+                f"{fn}: flowId {flow_id:#x} is not a TCP flow of this stack (unconfirmed code)"
+            )
         if flow.address_family != af:
-            raise _param(f"{fn}: flowId {flow_id:#x} is an address family {flow.address_family} flow, layerId {layer_id} is not")
+            raise _param(
+                f"{fn}: flowId {flow_id:#x} is an address family {flow.address_family} flow, layerId {layer_id} is not"
+            )
         knows = getattr(stack.filter_engine, "knows_callout", None)
         if knows is not None and knows(callout_id, layer_id) is False:
             raise _param(f"{fn}: calloutId {callout_id} is no stream callout at layer {layer_id}")
@@ -953,34 +1030,59 @@ class Injector:
                 "injection.md §4.6 leaves a mismatch undocumented)"
             )
         direction = INBOUND if stream_flags & FWPS_STREAM_FLAG_RECEIVE else OUTBOUND
-        params = dict(flow_id=flow_id, callout_id=callout_id, layer_id=layer_id,
-                      stream_flags=stream_flags, data_length=data_length, direction=direction)
+        params = dict(
+            flow_id=flow_id,
+            callout_id=callout_id,
+            layer_id=layer_id,
+            stream_flags=stream_flags,
+            data_length=data_length,
+            direction=direction,
+        )
         inline = flow.classifying.get(direction, 0) > 0
         if not nbls:  # FIN-only: no completion will ever be called (injection.md §5)
             fin = partial(self._stream_data, flow, direction, b"", stream_flags, callout_id, None)
             if inline:
                 fin()
             else:
-                stack.dispatcher.queue(fin, owner=h, depth=stack.dispatcher.depth + 1, label=f"{fn} FIN")
+                stack.dispatcher.queue(
+                    fin, owner=h, depth=stack.dispatcher.depth + 1, label=f"{fn} FIN"
+                )
             return
-        records = self._accept(fn, h, nbls, completion_fn=completion_fn,
-                               completion_context=completion_context,
-                               injection_context=injection_context, params=params, process=None,
-                               queue=False)
+        records = self._accept(
+            fn,
+            h,
+            nbls,
+            completion_fn=completion_fn,
+            completion_context=completion_context,
+            injection_context=injection_context,
+            params=params,
+            process=None,
+            queue=False,
+        )
         for i, rec in enumerate(records):
             last = i == len(records) - 1
             rec_flags = stream_flags if last else stream_flags & ~DISCONNECT
-            process = partial(self._p_stream, flow=flow, direction=direction, flags=rec_flags,
-                              callout_id=callout_id)
+            process = partial(
+                self._p_stream,
+                flow=flow,
+                direction=direction,
+                flags=rec_flags,
+                callout_id=callout_id,
+            )
             if inline:
                 # inline editing: the bytes go into the stream now, where the callout stands
                 # (layers.md §9); the completion still comes from the dispatcher
                 status = process(rec)
-                stack.dispatcher.queue(partial(self._finish, rec, status), owner=h, depth=0,
-                                       label=f"{fn} completion")
+                stack.dispatcher.queue(
+                    partial(self._finish, rec, status), owner=h, depth=0, label=f"{fn} completion"
+                )
             else:
-                stack.dispatcher.queue(partial(self._run, rec, process), owner=h, depth=rec.depth,
-                                       label=f"{fn} #{next(self._seq)}")
+                stack.dispatcher.queue(
+                    partial(self._run, rec, process),
+                    owner=h,
+                    depth=rec.depth,
+                    label=f"{fn} #{next(self._seq)}",
+                )
 
     @staticmethod
     def _check_stream_flags(fn: str, f: int) -> None:
@@ -989,7 +1091,9 @@ class Injector:
         if f & ~(RECEIVE_SIDE | SEND_SIDE):
             raise _param(f"{fn}: streamFlags {f:#x} has unknown bits")
         if f & FWPS_STREAM_FLAG_RECEIVE_DISCONNECT and not f & FWPS_STREAM_FLAG_RECEIVE:
-            raise _param(f"{fn}: FWPS_STREAM_FLAG_RECEIVE_DISCONNECT requires FWPS_STREAM_FLAG_RECEIVE")
+            raise _param(
+                f"{fn}: FWPS_STREAM_FLAG_RECEIVE_DISCONNECT requires FWPS_STREAM_FLAG_RECEIVE"
+            )
         if f & FWPS_STREAM_FLAG_SEND_DISCONNECT and not f & FWPS_STREAM_FLAG_SEND:
             raise _param(f"{fn}: FWPS_STREAM_FLAG_SEND_DISCONNECT requires FWPS_STREAM_FLAG_SEND")
         if f & RECEIVE_SIDE and f & SEND_SIDE:
@@ -1045,11 +1149,20 @@ class Injector:
                         f"{fn}: the NET_BUFFER_LIST must begin with {kind} header at layer "
                         f"{FWPS_BUILTIN_LAYERS(layer_id).name}: {problem}"
                     )
-        params = dict(layer_id=layer_id, interface_index=interface_index,
-                      ndis_port_number=ndis_port_number)
+        params = dict(
+            layer_id=layer_id, interface_index=interface_index, ndis_port_number=ndis_port_number
+        )
         process = self._p_mac_send if send else self._p_mac_receive
-        self._accept(fn, h, chain, completion_fn=completion_fn, completion_context=completion_context,
-                     injection_context=injection_context, params=params, process=process)
+        self._accept(
+            fn,
+            h,
+            chain,
+            completion_fn=completion_fn,
+            completion_context=completion_context,
+            injection_context=injection_context,
+            params=params,
+            process=process,
+        )
 
     def vswitch_ingress(
         self,
@@ -1072,16 +1185,27 @@ class Injector:
         if vswitch_id is None:
             raise _param(f"{fn}: vSwitchId is NULL", S.STATUS_FWP_NULL_POINTER)
         if completion_fn is None and any(n.handle not in stack._own for n in chain):
-            raise _param(f"{fn}: completionFn is required for cloned or built NBLs",
-                         S.STATUS_FWP_NULL_POINTER)
+            raise _param(
+                f"{fn}: completionFn is required for cloned or built NBLs",
+                S.STATUS_FWP_NULL_POINTER,
+            )
         if completion_fn is not None and not callable(completion_fn):
             raise _param(f"{fn}: completionFn is not callable")
         self._reserved(fn, "flags", flags)
         self._reserved(fn, "reserved", reserved)
-        params = dict(vswitch_id=vswitch_id, source_port_id=source_port_id,
-                      source_nic_index=source_nic_index)
-        self._accept(fn, h, chain, completion_fn=completion_fn, completion_context=completion_context,
-                     injection_context=injection_context, params=params, process=self._p_vswitch)
+        params = dict(
+            vswitch_id=vswitch_id, source_port_id=source_port_id, source_nic_index=source_nic_index
+        )
+        self._accept(
+            fn,
+            h,
+            chain,
+            completion_fn=completion_fn,
+            completion_context=completion_context,
+            injection_context=injection_context,
+            params=params,
+            process=self._p_vswitch,
+        )
 
     # ============================================================== processing (dispatcher)
 
@@ -1089,7 +1213,9 @@ class Injector:
         stack = self.stack
         iface = stack.interfaces.get(index)
         if iface is None or not iface.up:
-            raise Dropped("failed", S.STATUS_INVALID_PARAMETER, f"interface {index} does not exist or is down")
+            raise Dropped(
+                "failed", S.STATUS_INVALID_PARAMETER, f"interface {index} does not exist or is down"
+            )
         if compartment_id and compartment_id != iface.compartment_id:
             raise Dropped(
                 "failed",
@@ -1100,8 +1226,14 @@ class Injector:
 
     def _p_receive(self, rec: InjectionRecord, *, bypass_ipsec: bool) -> int:
         p = rec.params
-        pkt = Pkt(rec.nbl, p["address_family"], INBOUND, rec=rec,
-                  sub_interface_index=p["sub_interface_index"], ipsec_bypass=bypass_ipsec)
+        pkt = Pkt(
+            rec.nbl,
+            p["address_family"],
+            INBOUND,
+            rec=rec,
+            sub_interface_index=p["sub_interface_index"],
+            ipsec_bypass=bypass_ipsec,
+        )
 
         def step(pkt: Pkt) -> None:
             pkt.interface = self._interface(rec, p["interface_index"], p["compartment_id"])
@@ -1112,7 +1244,9 @@ class Injector:
     def _p_forward(self, rec: InjectionRecord) -> int:
         stack = self.stack
         p = rec.params
-        pkt = Pkt(rec.nbl, p["address_family"], OUTBOUND, rec=rec, may_fragment=False, classify_mac=False)
+        pkt = Pkt(
+            rec.nbl, p["address_family"], OUTBOUND, rec=rec, may_fragment=False, classify_mac=False
+        )
 
         def step(pkt: Pkt) -> None:
             iface = self._interface(rec, p["interface_index"], p["compartment_id"])
@@ -1130,7 +1264,9 @@ class Injector:
                 )
             if len(pkt.raw_ip) > iface.mtu:
                 raise Dropped(
-                    "failed", S.STATUS_INVALID_BUFFER_SIZE, f"{len(pkt.raw_ip)} bytes > MTU {iface.mtu}"
+                    "failed",
+                    S.STATUS_INVALID_BUFFER_SIZE,
+                    f"{len(pkt.raw_ip)} bytes > MTU {iface.mtu}",
                 )
             # not indicated to any WFP layer, never reclassified (seed 001)
             stack.paths.emit_nbl(pkt, iface, classify_mac=False)
@@ -1141,12 +1277,20 @@ class Injector:
     def _p_network_send(self, rec: InjectionRecord) -> int:
         stack = self.stack
         p = rec.params
-        pkt = Pkt(rec.nbl, p["address_family"], OUTBOUND, rec=rec, may_fragment=False,
-                  compartment_id=p["compartment_id"] or 1)
+        pkt = Pkt(
+            rec.nbl,
+            p["address_family"],
+            OUTBOUND,
+            rec=rec,
+            may_fragment=False,
+            compartment_id=p["compartment_id"] or 1,
+        )
 
         def step(pkt: Pkt) -> None:
             ip = stack.paths.parse_ip_of(pkt)
-            if not stack._is_local(ip.src, pkt.compartment_id, None) and not ip.src == bytes(len(ip.src)):
+            if not stack._is_local(ip.src, pkt.compartment_id, None) and not ip.src == bytes(
+                len(ip.src)
+            ):
                 # a non-local source goes to the forwarding layer (Packet Inspection Points doc)
                 route = stack._route(ip.dst, pkt.compartment_id)
                 if route is None:
@@ -1170,8 +1314,14 @@ class Injector:
         stack = self.stack
         p = rec.params
         af = p["address_family"]
-        pkt = Pkt(rec.nbl, af, OUTBOUND, rec=rec, remote_scope_id=p["remote_scope_id"],
-                  control_data=p["control_data"])
+        pkt = Pkt(
+            rec.nbl,
+            af,
+            OUTBOUND,
+            rec=rec,
+            remote_scope_id=p["remote_scope_id"],
+            control_data=p["control_data"],
+        )
 
         def step(pkt: Pkt) -> None:
             endpoint = stack.endpoints.get(p["endpoint_handle"])
@@ -1227,8 +1377,9 @@ class Injector:
 
         return self._drive(rec, pkt, step)
 
-    def _p_stream(self, rec: InjectionRecord, *, flow: Any, direction: int, flags: int,
-                  callout_id: int) -> int:
+    def _p_stream(
+        self, rec: InjectionRecord, *, flow: Any, direction: int, flags: int, callout_id: int
+    ) -> int:
         if flow.closed:
             rec.outcome = "failed"
             return S.STATUS_CONNECTION_ABORTED
@@ -1239,11 +1390,19 @@ class Injector:
         rec.outcome = "delivered"
         return S.STATUS_SUCCESS
 
-    def _stream_data(self, flow: Any, direction: int, data: bytes, flags: int, callout_id: int,
-                     rec: InjectionRecord | None) -> None:
+    def _stream_data(
+        self,
+        flow: Any,
+        direction: int,
+        data: bytes,
+        flags: int,
+        callout_id: int,
+        rec: InjectionRecord | None,
+    ) -> None:
         if not flow.closed:
-            self.stack.paths.stream_indicate(flow, direction, data, flags, injected=True,
-                                             callout_id=callout_id, rec=rec)
+            self.stack.paths.stream_indicate(
+                flow, direction, data, flags, injected=True, callout_id=callout_id, rec=rec
+            )
 
     def _p_mac_receive(self, rec: InjectionRecord) -> int:
         stack = self.stack
@@ -1253,19 +1412,29 @@ class Injector:
         def step(pkt: Pkt) -> None:
             iface = self._interface(rec, p["interface_index"], 0)
             if not iface.ethernet:
-                raise Dropped("failed", S.STATUS_INVALID_PARAMETER, "the interface has no MAC layer")
+                raise Dropped(
+                    "failed", S.STATUS_INVALID_PARAMETER, "the interface has no MAC layer"
+                )
             pkt.interface = iface
             pkt.compartment_id = iface.compartment_id
             eth = IP.parse_ethernet(rec.nbl.FirstNetBuffer.tobytes()[:18])
             paths = stack.paths
             if p["layer_id"] == int(L2.FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE):
-                paths.check(pkt, int(L2.FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE),
-                            paths.mac_values(pkt, eth, INBOUND), paths.l2_meta(0))
+                paths.check(
+                    pkt,
+                    int(L2.FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE),
+                    paths.mac_values(pkt, eth, INBOUND),
+                    paths.l2_meta(0),
+                )
             if eth.ethertype not in (IP.ETHERTYPE_IPV4, IP.ETHERTYPE_IPV6):
                 raise Dropped("dropped", S.STATUS_SUCCESS, "non-IP frame")
             paths.move(pkt, eth.header_length)
-            paths.check(pkt, int(L2.FWPS_LAYER_INBOUND_MAC_FRAME_ETHERNET),
-                        paths.mac_values(pkt, eth, INBOUND), paths.l2_meta(eth.header_length))
+            paths.check(
+                pkt,
+                int(L2.FWPS_LAYER_INBOUND_MAC_FRAME_ETHERNET),
+                paths.mac_values(pkt, eth, INBOUND),
+                paths.l2_meta(eth.header_length),
+            )
             paths.receive_ip(pkt)
 
         return self._drive(rec, pkt, step)
@@ -1278,7 +1447,9 @@ class Injector:
         def step(pkt: Pkt) -> None:
             iface = self._interface(rec, p["interface_index"], 0)
             if not iface.ethernet:
-                raise Dropped("failed", S.STATUS_INVALID_PARAMETER, "the interface has no MAC layer")
+                raise Dropped(
+                    "failed", S.STATUS_INVALID_PARAMETER, "the interface has no MAC layer"
+                )
             pkt.interface = iface
             pkt.compartment_id = iface.compartment_id
             frame = rec.nbl.FirstNetBuffer.tobytes()
@@ -1287,10 +1458,18 @@ class Injector:
                 raise Dropped("failed", S.STATUS_INVALID_BUFFER_SIZE, "frame larger than the MTU")
             paths = stack.paths
             if p["layer_id"] == int(L2.FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET):
-                paths.check(pkt, int(L2.FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET),
-                            paths.mac_values(pkt, eth, OUTBOUND), paths.l2_meta(0))
-            paths.check(pkt, int(L2.FWPS_LAYER_OUTBOUND_MAC_FRAME_NATIVE),
-                        paths.mac_values(pkt, eth, OUTBOUND), paths.l2_meta(0))
+                paths.check(
+                    pkt,
+                    int(L2.FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET),
+                    paths.mac_values(pkt, eth, OUTBOUND),
+                    paths.l2_meta(0),
+                )
+            paths.check(
+                pkt,
+                int(L2.FWPS_LAYER_OUTBOUND_MAC_FRAME_NATIVE),
+                paths.mac_values(pkt, eth, OUTBOUND),
+                paths.l2_meta(0),
+            )
             for nb in rec.nbl.net_buffers:
                 f = nb.tobytes()
                 e = IP.parse_ethernet(f[:18])
@@ -1307,7 +1486,13 @@ class Injector:
         data = rec.nbl.FirstNetBuffer.tobytes()
         stack._record(
             Delivered(
-                rec.function, data, AF_UNSPEC, 0, 0, "vswitch", stack.now,
+                rec.function,
+                data,
+                AF_UNSPEC,
+                0,
+                0,
+                "vswitch",
+                stack.now,
                 injection_context=rec.injection_context,
             )
         )

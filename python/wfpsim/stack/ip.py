@@ -362,7 +362,16 @@ def tcp_segment(
 ) -> bytes:
     seg = bytearray(
         struct.pack(
-            "!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, window, 0, 0
+            "!HHIIBBHHH",
+            sport,
+            dport,
+            seq & 0xFFFFFFFF,
+            ack & 0xFFFFFFFF,
+            5 << 4,
+            flags,
+            window,
+            0,
+            0,
         )
         + payload
     )

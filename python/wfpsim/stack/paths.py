@@ -135,7 +135,10 @@ _BASES = (
     "STREAM_PACKET",
 )
 _LAYER = {
-    base: (FWPS_BUILTIN_LAYERS[f"FWPS_LAYER_{base}_V4"], FWPS_BUILTIN_LAYERS[f"FWPS_LAYER_{base}_V6"])
+    base: (
+        FWPS_BUILTIN_LAYERS[f"FWPS_LAYER_{base}_V4"],
+        FWPS_BUILTIN_LAYERS[f"FWPS_LAYER_{base}_V6"],
+    )
     for base in _BASES
 }
 INBOUND_MAC_ETHERNET = FWPS_BUILTIN_LAYERS.FWPS_LAYER_INBOUND_MAC_FRAME_ETHERNET
@@ -215,7 +218,19 @@ LAYER_METADATA: dict[str, int] = {
     "DATAGRAM_DATA": FH | IHS | SF | THS | CID | TEH | TCD | RSI | ICMP | HIH,
     "INBOUND_ICMP_ERROR": IHS | THS | CID | TEH,
     "OUTBOUND_ICMP_ERROR": SF | THS | CID | TEH | TCD | RSI,
-    "ALE_AUTH_RECV_ACCEPT": FH | IHS | PP | TOK | PID | THS | CID | CH | TEH | PD | PEH | ICMP | SPT,
+    "ALE_AUTH_RECV_ACCEPT": FH
+    | IHS
+    | PP
+    | TOK
+    | PID
+    | THS
+    | CID
+    | CH
+    | TEH
+    | PD
+    | PEH
+    | ICMP
+    | SPT,
     "ALE_AUTH_CONNECT": FH | PP | TOK | PID | THS | CID | CH | TEH | RSI | PD | PEH | ICMP | SPT,
     "ALE_FLOW_ESTABLISHED": FH | PP | TOK | PID | TEH | PEH | ICMP | SPT,
     "STREAM_PACKET": FH | IHS | SF | THS | CID | TEH | TCD | RSI,
@@ -588,7 +603,9 @@ class Paths:
         tp = pkt.tp
         if tp is not None and tp.protocol in (IP.IPPROTO_UDP, IP.IPPROTO_TCP):
             lport, rport = (
-                (tp.dst_port, tp.src_port) if pkt.direction == INBOUND else (tp.src_port, tp.dst_port)
+                (tp.dst_port, tp.src_port)
+                if pkt.direction == INBOUND
+                else (tp.src_port, tp.dst_port)
             )
             v["IP_LOCAL_PORT"] = FWP_VALUE0.u16(lport)
             v["IP_REMOTE_PORT"] = FWP_VALUE0.u16(rport)
@@ -893,7 +910,9 @@ class Paths:
         except MalformedPacketError as e:
             raise Dropped("dropped", S.STATUS_INVALID_PARAMETER, str(e)) from None
         sport, dport = struct.unpack("!HH", ports) if len(ports) == 4 else (0, 0)
-        endpoint = stack._find_endpoint(pkt.af, inner.protocol, inner.src, sport, pkt.compartment_id)
+        endpoint = stack._find_endpoint(
+            pkt.af, inner.protocol, inner.src, sport, pkt.compartment_id
+        )
         pkt.endpoint = endpoint
         pkt.tp = IP.TransportInfo(ip.protocol, 8, icmp_type, icmp_code)
         self.move(pkt, 8)  # INBOUND_ICMP_ERROR: data starts at the inner IP header
@@ -936,10 +955,19 @@ class Paths:
             if listener is None:
                 raise Dropped("dropped", S.STATUS_SUCCESS, "TCP SYN to a closed port")
             if flow is None:
-                flow = stack._new_tcp_flow(pkt.af, (ip.dst, tp.dst_port), (ip.src, tp.src_port),
-                                           listener, INBOUND, pkt.interface, state="new")
+                flow = stack._new_tcp_flow(
+                    pkt.af,
+                    (ip.dst, tp.dst_port),
+                    (ip.src, tp.src_port),
+                    listener,
+                    INBOUND,
+                    pkt.interface,
+                    state="new",
+                )
             pkt.endpoint = listener
-            self.check(pkt, in_transport, self.ip_values(pkt), self.ip_meta(pkt, in_transport, bits=ACR))
+            self.check(
+                pkt, in_transport, self.ip_values(pkt), self.ip_meta(pkt, in_transport, bits=ACR)
+            )
             self._ale_inbound(pkt, flow)
             flow.rcv_nxt = (tp.seq + 1) & 0xFFFFFFFF
             flow.interface_index = pkt.interface.index if pkt.interface else 0
@@ -1134,9 +1162,18 @@ class Paths:
         for a, b in zip(chain, chain[1:], strict=False):
             a.Next = b
         try:
-            group_pkt = Pkt(chain[0], pkt.af, pkt.direction, arrival, compartment_id=pkt.compartment_id,
-                            rec=pkt.rec, ip=ip)
-            self._ipforward(group_pkt, arrival, out_if, pkt.flags | FWP_CONDITION_FLAG_IS_FRAGMENT_GROUP)
+            group_pkt = Pkt(
+                chain[0],
+                pkt.af,
+                pkt.direction,
+                arrival,
+                compartment_id=pkt.compartment_id,
+                rec=pkt.rec,
+                ip=ip,
+            )
+            self._ipforward(
+                group_pkt, arrival, out_if, pkt.flags | FWP_CONDITION_FLAG_IS_FRAGMENT_GROUP
+            )
             pkt.layers.extend(group_pkt.layers)
             for p in group:
                 self.forward_emit(pkt, out_if, p)
@@ -1255,8 +1292,17 @@ class Paths:
             raise Dropped("dropped", S.STATUS_FWP_DROP_NOICMP, "the flow's connect is pended")
         layer = layer_id("ALE_AUTH_CONNECT", pkt.af)
         pkt.flow_handle = flow.flow_id
-        template = Pkt(None, pkt.af, OUTBOUND, pkt.interface, compartment_id=pkt.compartment_id,
-                       ip=pkt.ip, tp=pkt.tp, endpoint=pkt.endpoint, flow_handle=flow.flow_id)
+        template = Pkt(
+            None,
+            pkt.af,
+            OUTBOUND,
+            pkt.interface,
+            compartment_id=pkt.compartment_id,
+            ip=pkt.ip,
+            tp=pkt.tp,
+            endpoint=pkt.endpoint,
+            flow_handle=flow.flow_id,
+        )
 
         def completed(_nbl: Any) -> None:
             self.reauthorize_connect(template, flow)
@@ -1313,7 +1359,10 @@ class Paths:
         tp_len = pkt.tp.header_length if pkt.tp is not None else None
         layer = layer_id("OUTBOUND_IPPACKET", pkt.af)
         meta = self.ip_meta(
-            pkt, layer, ipHeaderSize=ip.header_length, transportHeaderSize=tp_len,
+            pkt,
+            layer,
+            ipHeaderSize=ip.header_length,
+            transportHeaderSize=tp_len,
             pathMtu=pkt.interface.mtu,
         )
         self.check(pkt, layer, self.ip_values(pkt), meta)
@@ -1354,7 +1403,9 @@ class Paths:
             return
         ip = pkt.ip
         assert ip is not None
-        header = IP.ethernet_header(stack._next_hop_mac(iface, ip.dst), iface.mac, IP.ethertype_for(ip.version))
+        header = IP.ethernet_header(
+            stack._next_hop_mac(iface, ip.dst), iface.mac, IP.ethertype_for(ip.version)
+        )
         self.move(pkt, -len(header))
         for nb in pkt.nbl.net_buffers:
             _nb_write(nb, 0, header)
@@ -1390,8 +1441,15 @@ class Paths:
                 continue
             nbl = stack._new_nbl(data)
             nbl.set_info(10, pkt.nbl.get_info(10) if pkt.nbl is not None and pkt.nbl.alive else 0)
-            sub = Pkt(nbl, pkt.af, OUTBOUND, iface, compartment_id=pkt.compartment_id, rec=pkt.rec,
-                      flags=pkt.flags)
+            sub = Pkt(
+                nbl,
+                pkt.af,
+                OUTBOUND,
+                iface,
+                compartment_id=pkt.compartment_id,
+                rec=pkt.rec,
+                flags=pkt.flags,
+            )
             try:
                 sub.ip = IP.parse_ip(data)
                 self.emit_nbl(sub, iface, classify_mac=True)
@@ -1410,7 +1468,12 @@ class Paths:
             )
 
     def send_icmp_error_bytes(
-        self, original: bytes, iface: Interface | None, compartment_id: int, icmp_type: int, code: int
+        self,
+        original: bytes,
+        iface: Interface | None,
+        compartment_id: int,
+        icmp_type: int,
+        code: int,
     ) -> None:
         stack = self.stack
         try:

@@ -164,7 +164,9 @@ class Stack:
             engine = PermitAllEngine()
         for name in ("classify", "stream_classify"):
             if not callable(getattr(engine, name, None)):
-                raise InvalidParameterError(f"the filter engine has no {name}() (seam.FilterEngine)")
+                raise InvalidParameterError(
+                    f"the filter engine has no {name}() (seam.FilterEngine)"
+                )
         old = self._engine
         if old is not None and hasattr(old, "detach"):
             old.detach(self)
@@ -239,15 +241,22 @@ class Stack:
         self.interfaces[index] = iface
         return iface
 
-    def add_route(self, prefix: str, interface_index: int, *, compartment_id: int | None = None) -> None:
+    def add_route(
+        self, prefix: str, interface_index: int, *, compartment_id: int | None = None
+    ) -> None:
         """A route ``prefix`` (e.g. ``"0.0.0.0/0"``) out of an interface."""
         iface = self._require_interface(interface_index)
         self.routes.append(
-            Route(ipaddress.ip_network(prefix, strict=False), interface_index,
-                  compartment_id or iface.compartment_id)
+            Route(
+                ipaddress.ip_network(prefix, strict=False),
+                interface_index,
+                compartment_id or iface.compartment_id,
+            )
         )
 
-    def add_neighbor(self, address: str | bytes, mac: bytes, interface_index: int | None = None) -> None:
+    def add_neighbor(
+        self, address: str | bytes, mac: bytes, interface_index: int | None = None
+    ) -> None:
         """A static neighbor (ARP / ND) entry."""
         raw = IP.addr_bytes(address)
         for iface in self.interfaces.values():
@@ -330,12 +339,18 @@ class Stack:
         raddr = parse_endpoint_address(remote[0], address_family)
         if laddr is None or raddr is None:
             raise InvalidParameterError("open_tcp_flow needs concrete local and remote addresses")
-        ep = self.open_endpoint(address_family, IPPROTO_TCP, laddr, local[1],
-                                compartment_id=compartment_id)
+        ep = self.open_endpoint(
+            address_family, IPPROTO_TCP, laddr, local[1], compartment_id=compartment_id
+        )
         route = self._route(raddr, compartment_id)
         flow = self._new_tcp_flow(
-            address_family, (laddr, ep.local_port), (raddr, remote[1]), ep, direction,
-            route[0] if route else None, state="established",
+            address_family,
+            (laddr, ep.local_port),
+            (raddr, remote[1]),
+            ep,
+            direction,
+            route[0] if route else None,
+            state="established",
         )
         flow.rcv_nxt = None  # learn the peer's sequence from its first segment
         if classify:
@@ -355,8 +370,15 @@ class Stack:
         if route is None:
             raise InvalidStateError("no route to the destination", S.STATUS_NETWORK_UNREACHABLE)
         laddr = endpoint.local_address or route[1]
-        flow = self._new_tcp_flow(endpoint.address_family, (laddr, endpoint.local_port),
-                                  (raddr, remote[1]), endpoint, OUTBOUND, route[0], state="syn_sent")
+        flow = self._new_tcp_flow(
+            endpoint.address_family,
+            (laddr, endpoint.local_port),
+            (raddr, remote[1]),
+            endpoint,
+            OUTBOUND,
+            route[0],
+            state="syn_sent",
+        )
         flow.rcv_nxt = None
         try:
             self._classify_tcp_connect(flow, established=False)
@@ -369,31 +391,67 @@ class Stack:
     def _classify_tcp_connect(self, flow: TcpFlow, established: bool = True) -> None:
         pkt = self._flow_pkt(flow)
         layer = layer_id("ALE_AUTH_CONNECT", flow.address_family)
-        self.paths.check(pkt, layer, self.paths.ip_values(pkt),
-                         self.paths.ip_meta(pkt, layer, ipHeaderSize=None), None)
+        self.paths.check(
+            pkt,
+            layer,
+            self.paths.ip_values(pkt),
+            self.paths.ip_meta(pkt, layer, ipHeaderSize=None),
+            None,
+        )
         if established:
             self.paths._flow_established(pkt, flow, flow.direction, None)
 
     def _flow_pkt(self, flow: TcpFlow, nbl: Any = None) -> Pkt:
         af = flow.address_family
         iface = self.interfaces.get(flow.interface_index)
-        pkt = Pkt(nbl, af, OUTBOUND, iface, compartment_id=flow.compartment_id,
-                  endpoint=flow.endpoint, flow_handle=flow.flow_id)
+        pkt = Pkt(
+            nbl,
+            af,
+            OUTBOUND,
+            iface,
+            compartment_id=flow.compartment_id,
+            endpoint=flow.endpoint,
+            flow_handle=flow.flow_id,
+        )
         hl = 20 if af == AF_INET else 40
-        pkt.ip = IP.IpInfo(4 if af == AF_INET else 6, hl, flow.local[0], flow.remote[0],
-                           IPPROTO_TCP, hl + 20)
+        pkt.ip = IP.IpInfo(
+            4 if af == AF_INET else 6, hl, flow.local[0], flow.remote[0], IPPROTO_TCP, hl + 20
+        )
         pkt.tp = IP.TransportInfo(IPPROTO_TCP, 20, flow.local[1], flow.remote[1])
         return pkt
 
-    def _new_tcp_flow(self, af: int, local: tuple, remote: tuple, endpoint: Endpoint,
-                      direction: int, iface: Interface | None, *, state: str) -> TcpFlow:
+    def _new_tcp_flow(
+        self,
+        af: int,
+        local: tuple,
+        remote: tuple,
+        endpoint: Endpoint,
+        direction: int,
+        iface: Interface | None,
+        *,
+        state: str,
+    ) -> TcpFlow:
         if endpoint.listening:
-            endpoint = Endpoint(self, af, IPPROTO_TCP, local[0], local[1],
-                                compartment_id=endpoint.compartment_id,
-                                process_id=endpoint.process_id, app_path=endpoint.app_path)
+            endpoint = Endpoint(
+                self,
+                af,
+                IPPROTO_TCP,
+                local[0],
+                local[1],
+                compartment_id=endpoint.compartment_id,
+                process_id=endpoint.process_id,
+                app_path=endpoint.app_path,
+            )
             self.endpoints[endpoint.handle] = endpoint
-        flow = TcpFlow(self, af, local, remote, endpoint, direction=direction,
-                       interface_index=iface.index if iface else 0)
+        flow = TcpFlow(
+            self,
+            af,
+            local,
+            remote,
+            endpoint,
+            direction=direction,
+            interface_index=iface.index if iface else 0,
+        )
         flow.state = state
         self.flows[flow.flow_id] = flow
         self.tcp_by_tuple[(af, local[0], local[1], remote[0], remote[1])] = flow
@@ -425,7 +483,9 @@ class Stack:
         if timestamp_ns is not None:
             nbl.timestamp_ns = timestamp_ns
         pkt = Pkt(nbl, AF_INET, INBOUND, iface, compartment_id=iface.compartment_id)
-        return self._run_path(pkt, self.paths.receive_frame if link == "ethernet" else self.paths.receive_ip)
+        return self._run_path(
+            pkt, self.paths.receive_frame if link == "ethernet" else self.paths.receive_ip
+        )
 
     def _run_path(self, pkt: Pkt, step: Callable[[Pkt], None]) -> PathResult:
         try:
@@ -455,13 +515,20 @@ class Stack:
         header), or stream bytes on a TCP flow. It goes down the outbound path now."""
         self._poll()
         if endpoint.closed:
-            raise InvalidStateError(f"endpoint {endpoint.handle:#x} is closed", S.STATUS_INVALID_HANDLE)
+            raise InvalidStateError(
+                f"endpoint {endpoint.handle:#x} is closed", S.STATUS_INVALID_HANDLE
+            )
         payload = bytes(payload)
         if endpoint.protocol == IPPROTO_TCP:
             if flow is None:
-                flow = next((f for f in self.flows.values() if f.endpoint is endpoint and not f.closed), None)
+                flow = next(
+                    (f for f in self.flows.values() if f.endpoint is endpoint and not f.closed),
+                    None,
+                )
             if flow is None or flow.state != "established":
-                raise InvalidStateError("no established TCP flow on this endpoint", S.STATUS_INVALID_DEVICE_STATE)
+                raise InvalidStateError(
+                    "no established TCP flow on this endpoint", S.STATUS_INVALID_DEVICE_STATE
+                )
             flags = FWPS_STREAM_FLAG_SEND
             self.paths.stream_indicate(flow, OUTBOUND, payload, flags)
             return PathResult("sent", S.STATUS_SUCCESS, (layer_id("STREAM", flow.address_family),))
@@ -477,7 +544,10 @@ class Stack:
                 hip = IP.parse_ip(payload)
             except MalformedPacketError as e:
                 raise InvalidParameterError(f"header-include send: {e}") from None
-            header_include, payload = payload[: hip.header_length], payload[hip.header_length : hip.total_length]
+            header_include, payload = (
+                payload[: hip.header_length],
+                payload[hip.header_length : hip.total_length],
+            )
             src = hip.src
         if endpoint.protocol == IP.IPPROTO_UDP and not endpoint.raw:
             if src is None:
@@ -486,15 +556,24 @@ class Stack:
         else:
             segment = payload
         nbl = self._new_nbl(segment, backfill=SEND_BACKFILL)
-        pkt = Pkt(nbl, af, OUTBOUND, compartment_id=endpoint.compartment_id, endpoint=endpoint,
-                  remote=(raddr, remote[1]), local_address=src, header_include=header_include)
+        pkt = Pkt(
+            nbl,
+            af,
+            OUTBOUND,
+            compartment_id=endpoint.compartment_id,
+            endpoint=endpoint,
+            remote=(raddr, remote[1]),
+            local_address=src,
+            header_include=header_include,
+        )
         return self._run_path(pkt, self.paths.send_transport)
 
     def shutdown(self, flow: TcpFlow) -> None:
         """The application closes its sending side: a SEND_DISCONNECT indication; the FIN goes
         out once every stream callout released it."""
-        self.paths.stream_indicate(flow, OUTBOUND, b"",
-                                   FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT)
+        self.paths.stream_indicate(
+            flow, OUTBOUND, b"", FWPS_STREAM_FLAG_SEND | FWPS_STREAM_FLAG_SEND_DISCONNECT
+        )
 
     # -------------------------------------------------------------------------- stream hooks
 
@@ -526,88 +605,245 @@ class Stack:
         """FwpsQueryPacketInjectionState0: ``(FWPS_PACKET_INJECTION_STATE, injectionContext)``."""
         return self.injector.query(handle, nbl)
 
-    def inject_forward(self, handle: InjectionHandle, nbl: NetBufferList, *, address_family: int,
-                       interface_index: int, completion: Callable | None = None,
-                       completion_context: Any = None, injection_context: Any = None,
-                       compartment_id: int = 0, flags: int = 0) -> None:
+    def inject_forward(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList,
+        *,
+        address_family: int,
+        interface_index: int,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        compartment_id: int = 0,
+        flags: int = 0,
+    ) -> None:
         """FwpsInjectForwardAsync0. Raises a :class:`wfpsim.WfpError` (``.status``) on failure."""
-        self.injector.forward(handle, injection_context, flags, address_family, compartment_id,
-                              interface_index, nbl, completion, completion_context)
+        self.injector.forward(
+            handle,
+            injection_context,
+            flags,
+            address_family,
+            compartment_id,
+            interface_index,
+            nbl,
+            completion,
+            completion_context,
+        )
 
-    def inject_network_receive(self, handle: InjectionHandle, nbl: NetBufferList, *,
-                               interface_index: int, sub_interface_index: int = 0,
-                               completion: Callable | None = None, completion_context: Any = None,
-                               injection_context: Any = None, compartment_id: int = 0,
-                               flags: int = 0) -> None:
+    def inject_network_receive(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList,
+        *,
+        interface_index: int,
+        sub_interface_index: int = 0,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        compartment_id: int = 0,
+        flags: int = 0,
+    ) -> None:
         """FwpsInjectNetworkReceiveAsync0."""
-        self.injector.network_receive(handle, injection_context, flags, compartment_id,
-                                      interface_index, sub_interface_index, nbl, completion,
-                                      completion_context)
+        self.injector.network_receive(
+            handle,
+            injection_context,
+            flags,
+            compartment_id,
+            interface_index,
+            sub_interface_index,
+            nbl,
+            completion,
+            completion_context,
+        )
 
-    def inject_network_send(self, handle: InjectionHandle, nbl: NetBufferList, *,
-                            completion: Callable | None = None, completion_context: Any = None,
-                            injection_context: Any = None, compartment_id: int = 0,
-                            flags: int = 0) -> None:
+    def inject_network_send(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList,
+        *,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        compartment_id: int = 0,
+        flags: int = 0,
+    ) -> None:
         """FwpsInjectNetworkSendAsync0."""
-        self.injector.network_send(handle, injection_context, flags, compartment_id, nbl,
-                                   completion, completion_context)
+        self.injector.network_send(
+            handle, injection_context, flags, compartment_id, nbl, completion, completion_context
+        )
 
-    def inject_transport_receive(self, handle: InjectionHandle, nbl: NetBufferList, *,
-                                 address_family: int, interface_index: int,
-                                 sub_interface_index: int = 0, completion: Callable | None = None,
-                                 completion_context: Any = None, injection_context: Any = None,
-                                 compartment_id: int = 0, flags: int = 0,
-                                 reserved: Any = None) -> None:
+    def inject_transport_receive(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList,
+        *,
+        address_family: int,
+        interface_index: int,
+        sub_interface_index: int = 0,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        compartment_id: int = 0,
+        flags: int = 0,
+        reserved: Any = None,
+    ) -> None:
         """FwpsInjectTransportReceiveAsync0."""
-        self.injector.transport_receive(handle, injection_context, reserved, flags, address_family,
-                                        compartment_id, interface_index, sub_interface_index, nbl,
-                                        completion, completion_context)
+        self.injector.transport_receive(
+            handle,
+            injection_context,
+            reserved,
+            flags,
+            address_family,
+            compartment_id,
+            interface_index,
+            sub_interface_index,
+            nbl,
+            completion,
+            completion_context,
+        )
 
-    def inject_transport_send(self, handle: InjectionHandle, nbl: NetBufferList, *,
-                              endpoint_handle: int, address_family: int,
-                              send_args: FWPS_TRANSPORT_SEND_PARAMS0 | None = None,
-                              completion: Callable | None = None, completion_context: Any = None,
-                              injection_context: Any = None, compartment_id: int = 0,
-                              flags: int = 0, version: int = 1) -> None:
+    def inject_transport_send(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList,
+        *,
+        endpoint_handle: int,
+        address_family: int,
+        send_args: FWPS_TRANSPORT_SEND_PARAMS0 | None = None,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        compartment_id: int = 0,
+        flags: int = 0,
+        version: int = 1,
+    ) -> None:
         """FwpsInjectTransportSendAsync1 (``version=0``: ...Async0). ``send_args`` None is a raw
         send: the NBL starts at an IP header and holds exactly one NET_BUFFER."""
-        self.injector.transport_send(handle, injection_context, endpoint_handle, flags, send_args,
-                                     address_family, compartment_id, nbl, completion,
-                                     completion_context, version=version)
+        self.injector.transport_send(
+            handle,
+            injection_context,
+            endpoint_handle,
+            flags,
+            send_args,
+            address_family,
+            compartment_id,
+            nbl,
+            completion,
+            completion_context,
+            version=version,
+        )
 
-    def inject_stream(self, handle: InjectionHandle, nbl: NetBufferList | None, *, flow_id: int,
-                      callout_id: int, layer_id: int, stream_flags: int,
-                      data_length: int | None = None, completion: Callable | None = None,
-                      completion_context: Any = None, injection_context: Any = None,
-                      flags: int = 0) -> None:
+    def inject_stream(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList | None,
+        *,
+        flow_id: int,
+        callout_id: int,
+        layer_id: int,
+        stream_flags: int,
+        data_length: int | None = None,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        flags: int = 0,
+    ) -> None:
         """FwpsStreamInjectAsync0 (``data_length`` None: the chain's length)."""
-        self.injector.stream(handle, injection_context, flags, flow_id, callout_id, layer_id,
-                             stream_flags, nbl, data_length, completion, completion_context)
+        self.injector.stream(
+            handle,
+            injection_context,
+            flags,
+            flow_id,
+            callout_id,
+            layer_id,
+            stream_flags,
+            nbl,
+            data_length,
+            completion,
+            completion_context,
+        )
 
-    def inject_mac_receive(self, handle: InjectionHandle, nbl: NetBufferList, *, layer_id: int,
-                           interface_index: int, ndis_port_number: int = 0,
-                           completion: Callable | None = None, completion_context: Any = None,
-                           injection_context: Any = None, flags: int = 0) -> None:
+    def inject_mac_receive(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList,
+        *,
+        layer_id: int,
+        interface_index: int,
+        ndis_port_number: int = 0,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        flags: int = 0,
+    ) -> None:
         """FwpsInjectMacReceiveAsync0 (a chain completes once per NBL)."""
-        self.injector.mac(handle, injection_context, flags, layer_id, interface_index,
-                          ndis_port_number, nbl, completion, completion_context, send=False)
+        self.injector.mac(
+            handle,
+            injection_context,
+            flags,
+            layer_id,
+            interface_index,
+            ndis_port_number,
+            nbl,
+            completion,
+            completion_context,
+            send=False,
+        )
 
-    def inject_mac_send(self, handle: InjectionHandle, nbl: NetBufferList, *, layer_id: int,
-                        interface_index: int, ndis_port_number: int = 0,
-                        completion: Callable | None = None, completion_context: Any = None,
-                        injection_context: Any = None, flags: int = 0) -> None:
+    def inject_mac_send(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList,
+        *,
+        layer_id: int,
+        interface_index: int,
+        ndis_port_number: int = 0,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        flags: int = 0,
+    ) -> None:
         """FwpsInjectMacSendAsync0 (a chain completes once per NBL)."""
-        self.injector.mac(handle, injection_context, flags, layer_id, interface_index,
-                          ndis_port_number, nbl, completion, completion_context, send=True)
+        self.injector.mac(
+            handle,
+            injection_context,
+            flags,
+            layer_id,
+            interface_index,
+            ndis_port_number,
+            nbl,
+            completion,
+            completion_context,
+            send=True,
+        )
 
-    def inject_vswitch_ingress(self, handle: InjectionHandle, nbl: NetBufferList, *,
-                               vswitch_id: Any, source_port_id: int = 0, source_nic_index: int = 0,
-                               completion: Callable | None = None, completion_context: Any = None,
-                               injection_context: Any = None, flags: int = 0) -> None:
+    def inject_vswitch_ingress(
+        self,
+        handle: InjectionHandle,
+        nbl: NetBufferList,
+        *,
+        vswitch_id: Any,
+        source_port_id: int = 0,
+        source_nic_index: int = 0,
+        completion: Callable | None = None,
+        completion_context: Any = None,
+        injection_context: Any = None,
+        flags: int = 0,
+    ) -> None:
         """FwpsInjectvSwitchEthernetIngressAsync0."""
-        self.injector.vswitch_ingress(handle, injection_context, flags, None, vswitch_id,
-                                      source_port_id, source_nic_index, nbl, completion,
-                                      completion_context)
+        self.injector.vswitch_ingress(
+            handle,
+            injection_context,
+            flags,
+            None,
+            vswitch_id,
+            source_port_id,
+            source_nic_index,
+            nbl,
+            completion,
+            completion_context,
+        )
 
     # ------------------------------------------------------------------------- teardown
 
@@ -687,8 +923,10 @@ class Stack:
                 if not nbl.alive:
                     ready = i
                     break
-                if nbl.ChildRefCount == 0 and nbl.references == 0 and not (
-                    wait and nbl.handle in self._in_flight
+                if (
+                    nbl.ChildRefCount == 0
+                    and nbl.references == 0
+                    and not (wait and nbl.handle in self._in_flight)
                 ):
                     ready = i
                     break
@@ -773,7 +1011,9 @@ class Stack:
 
     # -- endpoints and flows --
 
-    def _find_endpoint(self, af: int, proto: int, local: bytes, port: int, compartment_id: int) -> Endpoint | None:
+    def _find_endpoint(
+        self, af: int, proto: int, local: bytes, port: int, compartment_id: int
+    ) -> Endpoint | None:
         for ep in self.endpoints.values():
             if ep.address_family != af or ep.protocol != proto or ep.closed or ep.listening:
                 continue
@@ -786,10 +1026,17 @@ class Stack:
             return ep
         return None
 
-    def _find_listener(self, af: int, local: bytes, port: int, compartment_id: int) -> Endpoint | None:
+    def _find_listener(
+        self, af: int, local: bytes, port: int, compartment_id: int
+    ) -> Endpoint | None:
         for ep in self.endpoints.values():
-            if (ep.listening and not ep.closed and ep.address_family == af
-                    and ep.compartment_id == compartment_id and ep.matches(local, port)):
+            if (
+                ep.listening
+                and not ep.closed
+                and ep.address_family == af
+                and ep.compartment_id == compartment_id
+                and ep.matches(local, port)
+            ):
                 return ep
         return None
 
@@ -801,7 +1048,9 @@ class Stack:
             self._raw_endpoints[key] = ep
         return ep
 
-    def _datagram_flow(self, ep: Endpoint, remote: tuple[bytes, int], direction: int) -> DatagramFlow:
+    def _datagram_flow(
+        self, ep: Endpoint, remote: tuple[bytes, int], direction: int
+    ) -> DatagramFlow:
         key = (ep.handle, remote[0], remote[1])
         flow = self.datagram_flows.get(key)
         if flow is None:
@@ -845,51 +1094,101 @@ class Stack:
     def _record(self, rec: Delivered) -> None:
         self.delivered.append(rec)
 
-    def _deliver_local(self, pkt: Pkt, endpoint: Endpoint, payload: bytes, remote: tuple[bytes, int]) -> None:
+    def _deliver_local(
+        self, pkt: Pkt, endpoint: Endpoint, payload: bytes, remote: tuple[bytes, int]
+    ) -> None:
         iface = pkt.interface
         endpoint.received.append(
-            Datagram(payload, IP.addr_text(remote[0]), remote[1], iface.index if iface else 0, self.now,
-                     pkt.function)
+            Datagram(
+                payload,
+                IP.addr_text(remote[0]),
+                remote[1],
+                iface.index if iface else 0,
+                self.now,
+                pkt.function,
+            )
         )
         self._record(
             Delivered(
-                pkt.function, pkt.raw_ip, pkt.af, pkt.compartment_id, iface.index if iface else 0,
-                "local", self.now, endpoint_handle=endpoint.handle,
+                pkt.function,
+                pkt.raw_ip,
+                pkt.af,
+                pkt.compartment_id,
+                iface.index if iface else 0,
+                "local",
+                self.now,
+                endpoint_handle=endpoint.handle,
                 remote=(IP.addr_text(remote[0]), remote[1]),
                 injection_context=pkt.rec.injection_context if pkt.rec else None,
                 layers=tuple(pkt.layers),
             )
         )
 
-    def _deliver_icmp_error(self, pkt: Pkt, endpoint: Endpoint, icmp_type: int, code: int, inner: bytes) -> None:
+    def _deliver_icmp_error(
+        self, pkt: Pkt, endpoint: Endpoint, icmp_type: int, code: int, inner: bytes
+    ) -> None:
         endpoint.received.append(
-            Datagram(inner, IP.addr_text(pkt.ip.src), -1, pkt.interface.index if pkt.interface else 0,
-                     self.now, pkt.function)
+            Datagram(
+                inner,
+                IP.addr_text(pkt.ip.src),
+                -1,
+                pkt.interface.index if pkt.interface else 0,
+                self.now,
+                pkt.function,
+            )
         )
-        self._record(
-            Delivered(pkt.function, pkt.raw_ip, pkt.af, pkt.compartment_id,
-                      pkt.interface.index if pkt.interface else 0, "local", self.now,
-                      endpoint_handle=endpoint.handle, layers=tuple(pkt.layers))
-        )
-
-    def _record_stream(self, flow: TcpFlow, direction: int, data: bytes, flags: int,
-                       rec: InjectionRecord | None) -> None:
         self._record(
             Delivered(
-                rec.function if rec else None, data, flow.address_family, flow.compartment_id,
-                flow.interface_index, "stream", self.now, flow_id=flow.flow_id, stream_flags=flags,
+                pkt.function,
+                pkt.raw_ip,
+                pkt.af,
+                pkt.compartment_id,
+                pkt.interface.index if pkt.interface else 0,
+                "local",
+                self.now,
+                endpoint_handle=endpoint.handle,
+                layers=tuple(pkt.layers),
+            )
+        )
+
+    def _record_stream(
+        self, flow: TcpFlow, direction: int, data: bytes, flags: int, rec: InjectionRecord | None
+    ) -> None:
+        self._record(
+            Delivered(
+                rec.function if rec else None,
+                data,
+                flow.address_family,
+                flow.compartment_id,
+                flow.interface_index,
+                "stream",
+                self.now,
+                flow_id=flow.flow_id,
+                stream_flags=flags,
                 injection_context=rec.injection_context if rec else None,
             )
         )
 
-    def _wire_out(self, pkt: Pkt, iface: Interface, ip_bytes: bytes, frame: bytes | None,
-                  data: bytes | None = None) -> None:
+    def _wire_out(
+        self,
+        pkt: Pkt,
+        iface: Interface,
+        ip_bytes: bytes,
+        frame: bytes | None,
+        data: bytes | None = None,
+    ) -> None:
         out = frame if frame is not None else ip_bytes
         self.wire.append(WireFrame(self.now, iface.index, out, frame is not None))
         self._record(
             Delivered(
-                pkt.function, data if data is not None else ip_bytes, pkt.af, iface.compartment_id,
-                iface.index, "wire", self.now, frame=frame,
+                pkt.function,
+                data if data is not None else ip_bytes,
+                pkt.af,
+                iface.compartment_id,
+                iface.index,
+                "wire",
+                self.now,
+                frame=frame,
                 injection_context=pkt.rec.injection_context if pkt.rec else None,
                 layers=tuple(pkt.layers),
             )
@@ -900,8 +1199,15 @@ class Stack:
     def _loopback(self, pkt: Pkt, data: bytes) -> None:
         nbl = self._new_nbl(data)
         nbl.set_info(10, pkt.nbl.get_info(10) if pkt.nbl is not None and pkt.nbl.alive else 0)
-        inner = Pkt(nbl, pkt.af, INBOUND, pkt.interface, compartment_id=pkt.compartment_id,
-                    rec=pkt.rec, flags=1)  # FWP_CONDITION_FLAG_IS_LOOPBACK
+        inner = Pkt(
+            nbl,
+            pkt.af,
+            INBOUND,
+            pkt.interface,
+            compartment_id=pkt.compartment_id,
+            rec=pkt.rec,
+            flags=1,
+        )  # FWP_CONDITION_FLAG_IS_LOOPBACK
         try:
             self.paths.receive_ip(inner)
         except Dropped:
@@ -913,14 +1219,25 @@ class Stack:
 
     # -- TCP output --
 
-    def _tcp_output(self, flow: TcpFlow, flags: int, payload: bytes = b"", *,
-                    flow_established: bool = False, rec: InjectionRecord | None = None) -> None:
+    def _tcp_output(
+        self,
+        flow: TcpFlow,
+        flags: int,
+        payload: bytes = b"",
+        *,
+        flow_established: bool = False,
+        rec: InjectionRecord | None = None,
+    ) -> None:
         src, dst = flow.local[0], flow.remote[0]
         ack = flow.rcv_nxt or 0
         if flow.rcv_nxt is not None:
             flags |= IP.TCP_ACK
-        seg = IP.tcp_segment(src, dst, flow.local[1], flow.remote[1], flow.snd_nxt, ack, flags, payload)
-        flow.snd_nxt = (flow.snd_nxt + len(payload) + (1 if flags & (IP.TCP_SYN | IP.TCP_FIN) else 0)) & 0xFFFFFFFF
+        seg = IP.tcp_segment(
+            src, dst, flow.local[1], flow.remote[1], flow.snd_nxt, ack, flags, payload
+        )
+        flow.snd_nxt = (
+            flow.snd_nxt + len(payload) + (1 if flags & (IP.TCP_SYN | IP.TCP_FIN) else 0)
+        ) & 0xFFFFFFFF
         nbl = self._new_nbl(seg, backfill=SEND_BACKFILL)
         pkt = self._flow_pkt(flow, nbl)
         pkt.rec = rec
@@ -929,9 +1246,16 @@ class Stack:
             if flow_established:
                 self.paths._flow_established(pkt, flow, OUTBOUND)
             layer = layer_id("OUTBOUND_TRANSPORT", flow.address_family)
-            self.paths.check(pkt, layer, self.paths.ip_values(pkt), self.paths.ip_meta(pkt, layer, ipHeaderSize=None))
+            self.paths.check(
+                pkt,
+                layer,
+                self.paths.ip_values(pkt),
+                self.paths.ip_meta(pkt, layer, ipHeaderSize=None),
+            )
             sp = layer_id("STREAM_PACKET", flow.address_family)
-            self.paths.check(pkt, sp, self.paths.ip_values(pkt), self.paths.ip_meta(pkt, sp, ipHeaderSize=None))
+            self.paths.check(
+                pkt, sp, self.paths.ip_values(pkt), self.paths.ip_meta(pkt, sp, ipHeaderSize=None)
+            )
             self.paths._prepend_ip_header(pkt, src, dst, IPPROTO_TCP)
             pkt.interface = None
             self.paths.send_ip(pkt)
@@ -941,7 +1265,9 @@ class Stack:
             self.paths.restore(pkt)
             self._release(nbl)
 
-    def _tcp_send_data(self, flow: TcpFlow, data: bytes, *, fin: bool, rec: InjectionRecord | None) -> None:
+    def _tcp_send_data(
+        self, flow: TcpFlow, data: bytes, *, fin: bool, rec: InjectionRecord | None
+    ) -> None:
         iface = self.interfaces.get(flow.interface_index)
         mss = (iface.mtu if iface else 1500) - (40 if flow.address_family == AF_INET else 60)
         for off in range(0, len(data), max(mss, 1)):
@@ -966,16 +1292,23 @@ class Stack:
                 if event.icmp is not None and event.first_fragment is not None:
                     iface = next(iter(self.interfaces.values()), None)
                     self.paths.send_icmp_error_bytes(
-                        event.first_fragment, iface, iface.compartment_id if iface else 1, *event.icmp
+                        event.first_fragment,
+                        iface,
+                        iface.compartment_id if iface else 1,
+                        *event.icmp,
                     )
             self._arm_reassembly_timer()
 
-        self._reassembly_timer = self.dispatcher.queue(fire, at_ns=deadline, label="reassembly timer", depth=0)
+        self._reassembly_timer = self.dispatcher.queue(
+            fire, at_ns=deadline, label="reassembly timer", depth=0
+        )
 
 
 # ---------------------------------------------------------------------- current / default stack
 
-_current: contextvars.ContextVar[Stack | None] = contextvars.ContextVar("wfpsim_stack", default=None)
+_current: contextvars.ContextVar[Stack | None] = contextvars.ContextVar(
+    "wfpsim_stack", default=None
+)
 _default: Stack | None = None
 
 
@@ -1006,7 +1339,9 @@ class Link:
         self.delay_ns = delay_ns
         for stack, iface in self.ends:
             if iface.link is not None:
-                raise InvalidParameterError(f"interface {iface.index} of {stack!r} is already linked")
+                raise InvalidParameterError(
+                    f"interface {iface.index} of {stack!r} is already linked"
+                )
             iface.link = self
 
     def _other(self, iface: Interface) -> tuple[Stack, Interface]:
@@ -1026,7 +1361,9 @@ class Link:
         def arrive() -> None:
             peer.receive(peer_if.index, data, link=link, timestamp_ns=peer.now)
 
-        peer.dispatcher.queue(arrive, at_ns=at, label=f"frame from {sender.name or 'peer'}", depth=0)
+        peer.dispatcher.queue(
+            arrive, at_ns=at, label=f"frame from {sender.name or 'peer'}", depth=0
+        )
 
 
 def connect(a: Stack, a_if: int, b: Stack, b_if: int, *, delay_ns: int = 0) -> Link:
@@ -1043,7 +1380,11 @@ def run_all(stacks: Iterable[Stack], until: int | None = None, *, max_rounds: in
         if until is None:
             ran = sum(s.run() for s in stacks)
         else:
-            times = [t for t in (s.dispatcher.next_time() for s in stacks) if t is not None and t <= until]
+            times = [
+                t
+                for t in (s.dispatcher.next_time() for s in stacks)
+                if t is not None and t <= until
+            ]
             if not times:
                 for s in stacks:
                     s.run(until)

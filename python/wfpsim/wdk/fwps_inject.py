@@ -93,8 +93,15 @@ def FwpsInjectForwardAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.forward(
-            injectionHandle, injectionContext, flags, addressFamily, compartmentId,
-            interfaceIndex, netBufferList, completionFn, completionContext,
+            injectionHandle,
+            injectionContext,
+            flags,
+            addressFamily,
+            compartmentId,
+            interfaceIndex,
+            netBufferList,
+            completionFn,
+            completionContext,
         )
     )
 
@@ -115,8 +122,15 @@ def FwpsInjectNetworkReceiveAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.network_receive(
-            injectionHandle, injectionContext, flags, compartmentId, interfaceIndex,
-            subInterfaceIndex, netBufferList, completionFn, completionContext,
+            injectionHandle,
+            injectionContext,
+            flags,
+            compartmentId,
+            interfaceIndex,
+            subInterfaceIndex,
+            netBufferList,
+            completionFn,
+            completionContext,
         )
     )
 
@@ -136,8 +150,13 @@ def FwpsInjectNetworkSendAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.network_send(
-            injectionHandle, injectionContext, flags, compartmentId, netBufferList,
-            completionFn, completionContext,
+            injectionHandle,
+            injectionContext,
+            flags,
+            compartmentId,
+            netBufferList,
+            completionFn,
+            completionContext,
         )
     )
 
@@ -161,8 +180,17 @@ def FwpsInjectTransportReceiveAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.transport_receive(
-            injectionHandle, injectionContext, reserved, flags, addressFamily, compartmentId,
-            interfaceIndex, subInterfaceIndex, netBufferList, completionFn, completionContext,
+            injectionHandle,
+            injectionContext,
+            reserved,
+            flags,
+            addressFamily,
+            compartmentId,
+            interfaceIndex,
+            subInterfaceIndex,
+            netBufferList,
+            completionFn,
+            completionContext,
         )
     )
 
@@ -188,8 +216,17 @@ def FwpsInjectTransportSendAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.transport_send(
-            injectionHandle, injectionContext, endpointHandle, flags, sendArgs, addressFamily,
-            compartmentId, netBufferList, completionFn, completionContext, version=0,
+            injectionHandle,
+            injectionContext,
+            endpointHandle,
+            flags,
+            sendArgs,
+            addressFamily,
+            compartmentId,
+            netBufferList,
+            completionFn,
+            completionContext,
+            version=0,
         )
     )
 
@@ -211,8 +248,17 @@ def FwpsInjectTransportSendAsync1(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.transport_send(
-            injectionHandle, injectionContext, endpointHandle, flags, sendArgs, addressFamily,
-            compartmentId, netBufferList, completionFn, completionContext, version=1,
+            injectionHandle,
+            injectionContext,
+            endpointHandle,
+            flags,
+            sendArgs,
+            addressFamily,
+            compartmentId,
+            netBufferList,
+            completionFn,
+            completionContext,
+            version=1,
         )
     )
 
@@ -239,8 +285,17 @@ def FwpsStreamInjectAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.stream(
-            injectionHandle, injectionContext, flags, flowId, calloutId, layerId, streamFlags,
-            netBufferList, dataLength, completionFn, completionContext,
+            injectionHandle,
+            injectionContext,
+            flags,
+            flowId,
+            calloutId,
+            layerId,
+            streamFlags,
+            netBufferList,
+            dataLength,
+            completionFn,
+            completionContext,
         )
     )
 
@@ -263,8 +318,16 @@ def FwpsInjectMacReceiveAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.mac(
-            injectionHandle, injectionContext, flags, layerId, interfaceIndex, NdisPortNumber,
-            netBufferLists, completionFn, completionContext, send=False,
+            injectionHandle,
+            injectionContext,
+            flags,
+            layerId,
+            interfaceIndex,
+            NdisPortNumber,
+            netBufferLists,
+            completionFn,
+            completionContext,
+            send=False,
         )
     )
 
@@ -285,8 +348,16 @@ def FwpsInjectMacSendAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.mac(
-            injectionHandle, injectionContext, flags, layerId, interfaceIndex, NdisPortNumber,
-            netBufferLists, completionFn, completionContext, send=True,
+            injectionHandle,
+            injectionContext,
+            flags,
+            layerId,
+            interfaceIndex,
+            NdisPortNumber,
+            netBufferLists,
+            completionFn,
+            completionContext,
+            send=True,
         )
     )
 
@@ -308,8 +379,16 @@ def FwpsInjectvSwitchEthernetIngressAsync0(
     stack = _stack_of(injectionHandle)
     return as_status(
         lambda: stack.injector.vswitch_ingress(
-            injectionHandle, injectionContext, flags, reserved, vSwitchId, vSwitchSourcePortId,
-            vSwitchSourceNicIndex, netBufferLists, completionFn, completionContext,
+            injectionHandle,
+            injectionContext,
+            flags,
+            reserved,
+            vSwitchId,
+            vSwitchSourcePortId,
+            vSwitchSourceNicIndex,
+            netBufferLists,
+            completionFn,
+            completionContext,
         )
     )
 
@@ -375,9 +454,11 @@ def FwpsConstructIpHeaderForTransportPacket0(
     if flags or reserved is not None:
         return S.STATUS_FWP_INVALID_PARAMETER
     want = 4 if addressFamily == AF_INET else 16
-    if addressFamily not in (AF_INET, AF_INET6) or len(bytes(sourceAddress)) != want or len(
-        bytes(remoteAddress)
-    ) != want:
+    if (
+        addressFamily not in (AF_INET, AF_INET6)
+        or len(bytes(sourceAddress)) != want
+        or len(bytes(remoteAddress)) != want
+    ):
         return S.STATUS_INVALID_PARAMETER
     src, dst = bytes(sourceAddress), bytes(remoteAddress)
     nbs = netBufferList.net_buffers
@@ -388,7 +469,9 @@ def FwpsConstructIpHeaderForTransportPacket0(
         old = nbs[0].tobytes()[:headerIncludeHeaderLength]
         if old and old[0] >> 4 == 4 and len(old) >= 20:
             ihl = (old[0] & 0x0F) * 4
-            options = old[20 : min(ihl, headerIncludeHeaderLength)] if addressFamily == AF_INET else b""
+            options = (
+                old[20 : min(ihl, headerIncludeHeaderLength)] if addressFamily == AF_INET else b""
+            )
         for nb in nbs:
             nb.advance(headerIncludeHeaderLength, False)
     from wfpsim.stack.paths import _nb_write

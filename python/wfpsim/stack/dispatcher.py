@@ -47,7 +47,7 @@ class Dispatcher:
 
     def __init__(self, start_ns: int = 0) -> None:
         self.now: int = start_ns
-        self._heap: list[WorkItem] = []
+        self._heap: list[tuple[int, int, WorkItem]] = []
         self._seq = 0
         self.depth = 0  # causal depth of the item now running (0 outside items)
         self.running: WorkItem | None = None
@@ -77,17 +77,17 @@ class Dispatcher:
             if origin is None and self.running is not None:
                 origin = self.running.origin
         item = WorkItem(when, self._seq, fn, label, owner, depth, origin)
-        heapq.heappush(self._heap, item)
+        heapq.heappush(self._heap, (when, self._seq, item))
         return item
 
     def pending(self, owner: Any = None) -> int:
         """Number of queued items (of ``owner`` when given)."""
         if owner is None:
-            return sum(1 for i in self._heap if not i.cancelled)
-        return sum(1 for i in self._heap if not i.cancelled and i.owner is owner)
+            return sum(1 for _, _, i in self._heap if not i.cancelled)
+        return sum(1 for _, _, i in self._heap if not i.cancelled and i.owner is owner)
 
     def next_time(self) -> int | None:
-        live = [i.time for i in self._heap if not i.cancelled]
+        live = [i.time for _, _, i in self._heap if not i.cancelled]
         return min(live) if live else None
 
     # -- running --
@@ -117,23 +117,24 @@ class Dispatcher:
                         raise
 
     def _pop_due(self, limit: int, owner: Any = None) -> WorkItem | None:
+        heap = self._heap
         if owner is None:
-            while self._heap:
-                item = self._heap[0]
+            while heap:
+                when, _, item = heap[0]
                 if item.cancelled:
-                    heapq.heappop(self._heap)
+                    heapq.heappop(heap)
                     continue
-                if item.time > limit:
+                if when > limit:
                     return None
-                return heapq.heappop(self._heap)
+                return heapq.heappop(heap)[2]
             return None
-        candidates = [i for i in self._heap if not i.cancelled and i.owner is owner]
+        candidates = [e for e in heap if not e[2].cancelled and e[2].owner is owner]
         if not candidates:
             return None
-        item = min(candidates)
-        self._heap.remove(item)
-        heapq.heapify(self._heap)
-        return item
+        entry = min(candidates, key=lambda e: (e[0], e[1]))
+        heap.remove(entry)
+        heapq.heapify(heap)
+        return entry[2]
 
     def run(
         self,
@@ -155,7 +156,7 @@ class Dispatcher:
                 if item is None:
                     break
                 if count >= max_items:
-                    heapq.heappush(self._heap, item)
+                    heapq.heappush(self._heap, (item.time, item.seq, item))
                     raise WfpError(
                         f"dispatcher did not go idle after {max_items} work items "
                         f"(last: {item.label or item.fn!r}): a work item keeps queueing work"

@@ -47,7 +47,17 @@ def next_flow_id() -> int:
 
 
 class Interface:
-    """A network interface of the simulated host."""
+    """A network interface of the simulated host. Changing ``up``, ``addresses``,
+    ``compartment_id`` or ``mtu`` takes effect at once (the stack's address/route caches are
+    dropped)."""
+
+    _WATCHED = frozenset({"up", "addresses", "compartment_id", "mtu", "mac"})
+    on_change: Any = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in self._WATCHED and self.on_change is not None:
+            self.on_change()
 
     def __init__(
         self,

@@ -1423,8 +1423,8 @@ class Injector:
                 paths.check(
                     pkt,
                     int(L2.FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE),
-                    paths.mac_values(pkt, eth, INBOUND),
-                    paths.l2_meta(0),
+                    lambda: paths.mac_values(pkt, eth, INBOUND),
+                    lambda: paths.l2_meta(0),
                 )
             if eth.ethertype not in (IP.ETHERTYPE_IPV4, IP.ETHERTYPE_IPV6):
                 raise Dropped("dropped", S.STATUS_SUCCESS, "non-IP frame")
@@ -1432,8 +1432,8 @@ class Injector:
             paths.check(
                 pkt,
                 int(L2.FWPS_LAYER_INBOUND_MAC_FRAME_ETHERNET),
-                paths.mac_values(pkt, eth, INBOUND),
-                paths.l2_meta(eth.header_length),
+                lambda: paths.mac_values(pkt, eth, INBOUND),
+                lambda: paths.l2_meta(eth.header_length),
             )
             paths.receive_ip(pkt)
 
@@ -1461,14 +1461,14 @@ class Injector:
                 paths.check(
                     pkt,
                     int(L2.FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET),
-                    paths.mac_values(pkt, eth, OUTBOUND),
-                    paths.l2_meta(0),
+                    lambda: paths.mac_values(pkt, eth, OUTBOUND),
+                    lambda: paths.l2_meta(0),
                 )
             paths.check(
                 pkt,
                 int(L2.FWPS_LAYER_OUTBOUND_MAC_FRAME_NATIVE),
-                paths.mac_values(pkt, eth, OUTBOUND),
-                paths.l2_meta(0),
+                lambda: paths.mac_values(pkt, eth, OUTBOUND),
+                lambda: paths.l2_meta(0),
             )
             for nb in rec.nbl.net_buffers:
                 f = nb.tobytes()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -291,6 +292,8 @@ def build_metadata(layer: int, **fields: Any) -> FWPS_INCOMING_METADATA_VALUES0:
 # ---- incoming values (layers.md §6) -----------------------------------------------------------
 
 _FIELD_CACHE: dict[int, tuple[str, dict[str, int], int]] = {}
+#: The one FWP_EMPTY incoming value shared by every unset slot (incoming values are const).
+_EMPTY = FWPS_INCOMING_VALUE0(FWP_VALUE0())
 
 
 def _field_map(layer: int) -> tuple[str, dict[str, int], int] | None:
@@ -312,7 +315,7 @@ def build_values(layer: int, named: dict[str, FWP_VALUE0]) -> FWPS_INCOMING_VALU
     if fm is None:
         return FWPS_INCOMING_VALUES0(layerId=layer, valueCount=0, incomingValue=[])
     _, members, count = fm
-    values = [FWPS_INCOMING_VALUE0(FWP_VALUE0()) for _ in range(count)]
+    values = [_EMPTY] * count
     for name, value in named.items():
         index = members.get(name)
         if index is not None and index < count:
@@ -466,13 +469,25 @@ class Paths:
         self,
         pkt: Pkt,
         layer: int,
-        values: dict[str, FWP_VALUE0],
-        meta: FWPS_INCOMING_METADATA_VALUES0,
+        values: dict[str, FWP_VALUE0] | Callable[[], dict[str, FWP_VALUE0]],
+        meta: FWPS_INCOMING_METADATA_VALUES0 | Callable[[], FWPS_INCOMING_METADATA_VALUES0],
         layer_data: Any = "nbl",
     ) -> str:
+        """Classifies at ``layer``. ``values`` / ``meta`` may be callables: they are built only
+        when the engine classifies there (an engine without filters at a layer says so with
+        ``needs_classify(layer_id) -> False``; :class:`PermitAllEngine` never needs one)."""
         stack = self.stack
+        self.last_meta = None
+        if stack.trace is None and not stack._engine_needs(layer):
+            pkt.layers.append(layer)
+            if pkt.rec is not None:
+                pkt.rec.layers.append(layer)
+            return PERMIT
+        if callable(meta):
+            meta = meta()
+        self.last_meta = meta
+        fixed = build_values(layer, values() if callable(values) else values)
         data = pkt.nbl if layer_data == "nbl" else layer_data
-        fixed = build_values(layer, values)
         nbls = []
         if data is not None and data is pkt.nbl:
             nbls = [pkt.nbl]
@@ -530,7 +545,7 @@ class Paths:
         verdict = self.visit(pkt, layer, values, meta, layer_data)
         if verdict != PERMIT:
             if verdict == ABSORB:
-                self.note_absorbed(pkt, layer, meta)
+                self.note_absorbed(pkt, layer, self.last_meta)
             self._stop(verdict, FWPS_BUILTIN_LAYERS(layer).name)
 
     @staticmethod
@@ -654,15 +669,20 @@ class Paths:
             eth = IP.parse_ethernet(_head(nb, 18))
         except MalformedPacketError as e:
             raise Dropped("dropped", S.STATUS_INVALID_PARAMETER, str(e)) from None
-        self.check(pkt, INBOUND_MAC_NATIVE, self.mac_values(pkt, eth, INBOUND), self.l2_meta(0))
+        self.check(
+            pkt,
+            INBOUND_MAC_NATIVE,
+            lambda: self.mac_values(pkt, eth, INBOUND),
+            lambda: self.l2_meta(0),
+        )
         if eth.ethertype not in (IP.ETHERTYPE_IPV4, IP.ETHERTYPE_IPV6):
             raise Dropped("dropped", S.STATUS_SUCCESS, f"non-IP frame (type {eth.ethertype:#x})")
         self.move(pkt, eth.header_length)
         self.check(
             pkt,
             INBOUND_MAC_ETHERNET,
-            self.mac_values(pkt, eth, INBOUND),
-            self.l2_meta(eth.header_length),
+            lambda: self.mac_values(pkt, eth, INBOUND),
+            lambda: self.l2_meta(eth.header_length),
         )
         self.receive_ip(pkt)
 
@@ -749,10 +769,14 @@ class Paths:
         saved = pkt.flags
         pkt.flags |= extra_flags
         try:
-            meta = self.ip_meta(
-                pkt, layer, fragmentMetadata=pkt.fragment, ipHeaderSize=ip.header_length
+            self.check(
+                pkt,
+                layer,
+                lambda: self.ip_values(pkt),
+                lambda: self.ip_meta(
+                    pkt, layer, fragmentMetadata=pkt.fragment, ipHeaderSize=ip.header_length
+                ),
             )
-            self.check(pkt, layer, self.ip_values(pkt), meta)
         finally:
             pkt.flags = saved
 
@@ -845,13 +869,13 @@ class Paths:
         self.check(
             pkt,
             layer,
-            self.ip_values(pkt),
-            self.ip_meta(pkt, layer, bits=ACR if ale_required else 0),
+            lambda: self.ip_values(pkt),
+            lambda: self.ip_meta(pkt, layer, bits=ACR if ale_required else 0),
         )
         if ale_required:
             self._ale_inbound(pkt, flow)
         layer = layer_id("DATAGRAM_DATA", pkt.af)
-        self.check(pkt, layer, self.ip_values(pkt), self.ip_meta(pkt, layer))
+        self.check(pkt, layer, lambda: self.ip_values(pkt), lambda: self.ip_meta(pkt, layer))
         payload = segment[0 if icmp else tp.header_length :]
         stack._deliver_local(pkt, endpoint, payload, (ip.src, tp.src_port))
         pkt.outcome = "delivered"
@@ -875,9 +899,9 @@ class Paths:
             if pkt.endpoint is not None and pkt.endpoint.listening
             else None,
         )
-        verdict = self.visit(pkt, layer, self.ip_values(pkt), meta)
+        verdict = self.visit(pkt, layer, lambda: self.ip_values(pkt), meta)
         if verdict == ABSORB:
-            self.note_absorbed(pkt, layer, meta)
+            self.note_absorbed(pkt, layer, self.last_meta)
         if verdict == ABSORB and getattr(handle, "pended", False):
             flow.state = "pending"
         elif verdict == BLOCK and not handle.completed:
@@ -966,7 +990,10 @@ class Paths:
                 )
             pkt.endpoint = listener
             self.check(
-                pkt, in_transport, self.ip_values(pkt), self.ip_meta(pkt, in_transport, bits=ACR)
+                pkt,
+                in_transport,
+                lambda: self.ip_values(pkt),
+                lambda: self.ip_meta(pkt, in_transport, bits=ACR),
             )
             self._ale_inbound(pkt, flow)
             flow.rcv_nxt = (tp.seq + 1) & 0xFFFFFFFF
@@ -976,9 +1003,11 @@ class Paths:
             return
         pkt.endpoint = flow.endpoint
         pkt.flow_handle = flow.flow_id
-        self.check(pkt, in_transport, self.ip_values(pkt), self.ip_meta(pkt, in_transport))
+        self.check(
+            pkt, in_transport, lambda: self.ip_values(pkt), lambda: self.ip_meta(pkt, in_transport)
+        )
         sp = layer_id("STREAM_PACKET", pkt.af)
-        self.check(pkt, sp, self.ip_values(pkt), self.ip_meta(pkt, sp))
+        self.check(pkt, sp, lambda: self.ip_values(pkt), lambda: self.ip_meta(pkt, sp))
         if tp.tcp_flags & IP.TCP_RST:
             flow.close()
             pkt.outcome = "delivered"
@@ -1118,27 +1147,32 @@ class Paths:
         ip = pkt.ip
         assert ip is not None
         layer = layer_id("IPFORWARD", pkt.af)
-        values = {
-            "IP_SOURCE_ADDRESS": addr_value(ip.src),
-            "IP_DESTINATION_ADDRESS": addr_value(ip.dst),
-            "IP_DESTINATION_ADDRESS_TYPE": FWP_VALUE0.u8(address_type(ip.dst)),
-            "IP_LOCAL_INTERFACE": FWP_VALUE0.u64(arrival.luid if arrival else 0),
-            "IP_FORWARD_INTERFACE": FWP_VALUE0.u64(out_if.luid),
-            "SOURCE_INTERFACE_INDEX": FWP_VALUE0.u32(arrival.index if arrival else 0),
-            "SOURCE_SUB_INTERFACE_INDEX": FWP_VALUE0.u32(pkt.sub_interface_index),
-            "DESTINATION_INTERFACE_INDEX": FWP_VALUE0.u32(out_if.index),
-            "DESTINATION_SUB_INTERFACE_INDEX": FWP_VALUE0.u32(out_if.sub_interface_index),
-            "FLAGS": FWP_VALUE0.u32(flags),
-            "IP_PHYSICAL_ARRIVAL_INTERFACE": FWP_VALUE0.u64(arrival.luid if arrival else 0),
-            "IP_PHYSICAL_NEXTHOP_INTERFACE": FWP_VALUE0.u64(out_if.luid),
-            "COMPARTMENT_ID": FWP_VALUE0.u32(pkt.compartment_id),
-        }
-        bits = 0
-        if flags & FWP_CONDITION_FLAG_IS_OUTBOUND_PASS_THRU:
-            bits |= FWD_OUT
-        if flags & FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU:
-            bits |= FWD_IN
-        meta = build_metadata(layer, compartmentId=pkt.compartment_id, bits=bits)
+
+        def values() -> dict[str, FWP_VALUE0]:
+            return {
+                "IP_SOURCE_ADDRESS": addr_value(ip.src),
+                "IP_DESTINATION_ADDRESS": addr_value(ip.dst),
+                "IP_DESTINATION_ADDRESS_TYPE": FWP_VALUE0.u8(address_type(ip.dst)),
+                "IP_LOCAL_INTERFACE": FWP_VALUE0.u64(arrival.luid if arrival else 0),
+                "IP_FORWARD_INTERFACE": FWP_VALUE0.u64(out_if.luid),
+                "SOURCE_INTERFACE_INDEX": FWP_VALUE0.u32(arrival.index if arrival else 0),
+                "SOURCE_SUB_INTERFACE_INDEX": FWP_VALUE0.u32(pkt.sub_interface_index),
+                "DESTINATION_INTERFACE_INDEX": FWP_VALUE0.u32(out_if.index),
+                "DESTINATION_SUB_INTERFACE_INDEX": FWP_VALUE0.u32(out_if.sub_interface_index),
+                "FLAGS": FWP_VALUE0.u32(flags),
+                "IP_PHYSICAL_ARRIVAL_INTERFACE": FWP_VALUE0.u64(arrival.luid if arrival else 0),
+                "IP_PHYSICAL_NEXTHOP_INTERFACE": FWP_VALUE0.u64(out_if.luid),
+                "COMPARTMENT_ID": FWP_VALUE0.u32(pkt.compartment_id),
+            }
+
+        def meta() -> FWPS_INCOMING_METADATA_VALUES0:
+            bits = 0
+            if flags & FWP_CONDITION_FLAG_IS_OUTBOUND_PASS_THRU:
+                bits |= FWD_OUT
+            if flags & FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU:
+                bits |= FWD_IN
+            return build_metadata(layer, compartmentId=pkt.compartment_id, bits=bits)
+
         self.check(pkt, layer, values, meta, data)
 
     def _forward_group(self, pkt: Pkt, arrival: Interface | None, out_if: Interface) -> None:
@@ -1242,7 +1276,12 @@ class Paths:
                     raw_extra["headerIncludeHeader"] = pkt.header_include
             else:
                 raw_extra["ipHeaderSize"] = None
-            self.check(pkt, layer, self.ip_values(pkt), self.ip_meta(pkt, layer, **raw_extra))
+            self.check(
+                pkt,
+                layer,
+                lambda: self.ip_values(pkt),
+                lambda: self.ip_meta(pkt, layer, **raw_extra),
+            )
         else:
             flow_tcp = stack.tcp_by_tuple.get((pkt.af, src, pkt.tp.src_port, *pkt.remote))
             if flow_tcp is not None:
@@ -1251,10 +1290,17 @@ class Paths:
         extra: dict[str, Any] = {"ipHeaderSize": None}
         if pkt.header_include:
             extra["headerIncludeHeader"] = pkt.header_include
-        self.check(pkt, layer, self.ip_values(pkt), self.ip_meta(pkt, layer, **extra))
+        self.check(
+            pkt, layer, lambda: self.ip_values(pkt), lambda: self.ip_meta(pkt, layer, **extra)
+        )
         if proto == IP.IPPROTO_TCP:
             sp = layer_id("STREAM_PACKET", pkt.af)
-            self.check(pkt, sp, self.ip_values(pkt), self.ip_meta(pkt, sp, ipHeaderSize=None))
+            self.check(
+                pkt,
+                sp,
+                lambda: self.ip_values(pkt),
+                lambda: self.ip_meta(pkt, sp, ipHeaderSize=None),
+            )
         self._prepend_ip_header(pkt, src, pkt.remote[0], proto)
         self.send_ip(pkt)
 
@@ -1309,9 +1355,9 @@ class Paths:
 
         handle = AleCompletionHandle(stack, layer, completed)
         meta = self.ip_meta(pkt, layer, completionHandle=handle, ipHeaderSize=None)
-        verdict = self.visit(pkt, layer, self.ip_values(pkt), meta)
+        verdict = self.visit(pkt, layer, lambda: self.ip_values(pkt), meta)
         if verdict == ABSORB:
-            self.note_absorbed(pkt, layer, meta)
+            self.note_absorbed(pkt, layer, self.last_meta)
         if verdict == ABSORB and getattr(handle, "pended", False) and not handle.completed:
             flow.state = "pending"
         if verdict != PERMIT:
@@ -1328,7 +1374,7 @@ class Paths:
         template.flags |= FWP_CONDITION_FLAG_IS_REAUTHORIZE
         template.layers = []
         meta = self.ip_meta(template, layer, packetDirection=OUTBOUND, ipHeaderSize=None)
-        verdict = self.visit(template, layer, self.ip_values(template), meta, None)
+        verdict = self.visit(template, layer, lambda: self.ip_values(template), meta, None)
         template.flags &= ~FWP_CONDITION_FLAG_IS_REAUTHORIZE
         if verdict != PERMIT:
             flow.state = "new"
@@ -1358,14 +1404,18 @@ class Paths:
             pkt.interface = dst_if
         tp_len = pkt.tp.header_length if pkt.tp is not None else None
         layer = layer_id("OUTBOUND_IPPACKET", pkt.af)
-        meta = self.ip_meta(
+        self.check(
             pkt,
             layer,
-            ipHeaderSize=ip.header_length,
-            transportHeaderSize=tp_len,
-            pathMtu=pkt.interface.mtu,
+            lambda: self.ip_values(pkt),
+            lambda: self.ip_meta(
+                pkt,
+                layer,
+                ipHeaderSize=ip.header_length,
+                transportHeaderSize=tp_len,
+                pathMtu=pkt.interface.mtu,
+            ),
         )
-        self.check(pkt, layer, self.ip_values(pkt), meta)
         packets = [nb.tobytes() for nb in pkt.nbl.net_buffers]
         if loopback:
             for data in packets:
@@ -1417,8 +1467,18 @@ class Paths:
 
     def mac_out(self, pkt: Pkt, iface: Interface, header: bytes) -> None:
         eth = IP.parse_ethernet(header)
-        self.check(pkt, OUTBOUND_MAC_ETHERNET, self.mac_values(pkt, eth, OUTBOUND), self.l2_meta(0))
-        self.check(pkt, OUTBOUND_MAC_NATIVE, self.mac_values(pkt, eth, OUTBOUND), self.l2_meta(0))
+        self.check(
+            pkt,
+            OUTBOUND_MAC_ETHERNET,
+            lambda: self.mac_values(pkt, eth, OUTBOUND),
+            lambda: self.l2_meta(0),
+        )
+        self.check(
+            pkt,
+            OUTBOUND_MAC_NATIVE,
+            lambda: self.mac_values(pkt, eth, OUTBOUND),
+            lambda: self.l2_meta(0),
+        )
 
     def emit_packets(
         self, pkt: Pkt, iface: Interface, packets: list[bytes], *, classify_mac: bool
@@ -1504,9 +1564,14 @@ class Paths:
             layer = layer_id("OUTBOUND_ICMP_ERROR", pkt.af)
             values = self.ip_values(pkt)
             values.update(ICMP_TYPE=FWP_VALUE0.u16(icmp_type), ICMP_CODE=FWP_VALUE0.u16(code))
-            self.check(pkt, layer, values, self.ip_meta(pkt, layer, ipHeaderSize=None))
+            self.check(pkt, layer, values, lambda: self.ip_meta(pkt, layer, ipHeaderSize=None))
             layer = layer_id("OUTBOUND_TRANSPORT", pkt.af)
-            self.check(pkt, layer, self.ip_values(pkt), self.ip_meta(pkt, layer, ipHeaderSize=None))
+            self.check(
+                pkt,
+                layer,
+                lambda: self.ip_values(pkt),
+                lambda: self.ip_meta(pkt, layer, ipHeaderSize=None),
+            )
             self._prepend_ip_header(pkt, src, oip.src, proto)
             self.send_ip(pkt)
         except Dropped:

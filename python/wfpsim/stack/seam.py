@@ -19,6 +19,9 @@ Optional hooks the stack calls when the engine has them (looked up with ``getatt
 * ``knows_callout(callout_id: int, layer_id: int) -> bool | None`` — FwpsStreamInjectAsync0
   checks ``calloutId``: False fails the call with STATUS_FWP_INVALID_PARAMETER, None = unknown
   (accepted).
+* ``needs_classify(layer_id: int) -> bool`` — False when the engine has no filter at the layer:
+  the stack then skips building the incoming values and metadata (a performance hook; the
+  result must be the same as classifying with no filter: permit).
 * ``flow_deleted(flow_handle: int) -> None`` — a flow ended (TCP connection closed or dropped,
   endpoint of a datagram flow closed): the engine calls the flowDeleteFn of every callout that
   has a context on it (layers.md §8) and forgets the associations.

@@ -146,10 +146,12 @@ class Stack:
         self._ports: dict[int, int] = {}
         self._reassembly_timer: Any = None
         self._raw_endpoints: dict[tuple, Endpoint] = {}
+        self._cache: dict = {}
         self.dispatcher.after_item.append(self._poll)
         if implicit_interface:
             iface = Interface(1, IMPLICIT_ADDRESSES, mac=IMPLICIT_MAC, implicit=True)
             self.interfaces[1] = iface
+            iface.on_change = self._topology_changed
 
     # ------------------------------------------------------------------ engine, context, clock
 
@@ -171,6 +173,13 @@ class Stack:
         if old is not None and hasattr(old, "detach"):
             old.detach(self)
         self._engine = engine
+        needs = getattr(engine, "needs_classify", None)
+        if type(engine) is PermitAllEngine:
+            self._engine_needs = _never
+        elif needs is None:
+            self._engine_needs = _always
+        else:
+            self._engine_needs = needs
         if hasattr(engine, "attach"):
             engine.attach(self)
 
@@ -227,6 +236,7 @@ class Stack:
         interface replaces the implicit one."""
         for i in [i for i, x in self.interfaces.items() if x.implicit]:
             del self.interfaces[i]
+            self._topology_changed()
         if index in self.interfaces:
             raise InvalidParameterError(f"interface {index} already exists")
         iface = Interface(
@@ -239,6 +249,8 @@ class Stack:
             sub_interface_index=sub_interface_index,
         )
         self.interfaces[index] = iface
+        iface.on_change = self._topology_changed
+        self._topology_changed()
         return iface
 
     def add_route(
@@ -253,6 +265,7 @@ class Stack:
                 compartment_id or iface.compartment_id,
             )
         )
+        self._topology_changed()
 
     def add_neighbor(
         self, address: str | bytes, mac: bytes, interface_index: int | None = None
@@ -394,8 +407,8 @@ class Stack:
         self.paths.check(
             pkt,
             layer,
-            self.paths.ip_values(pkt),
-            self.paths.ip_meta(pkt, layer, ipHeaderSize=None),
+            lambda: self.paths.ip_values(pkt),
+            lambda: self.paths.ip_meta(pkt, layer, ipHeaderSize=None),
             None,
         )
         if established:
@@ -941,27 +954,55 @@ class Stack:
 
     # -- addresses and routes --
 
+    def _topology_changed(self) -> None:
+        self._cache.clear()
+
+    def _addr_cache(self) -> dict:
+        cache = self._cache
+        if not cache:
+            local: dict[tuple[bytes, int], Interface] = {}
+            broadcast: dict[bytes, set[int]] = {}
+            for i in self.interfaces.values():
+                if not i.up:
+                    continue
+                for a in i.addresses:
+                    local.setdefault((a.ip.packed, i.compartment_id), i)
+                    if a.version == 4 and a.network.prefixlen < 31:
+                        broadcast.setdefault(a.network.broadcast_address.packed, set()).add(i.index)
+            cache["local"] = local
+            cache["broadcast"] = broadcast
+            cache["routes"] = {}
+        return cache
+
     def _is_local(self, address: bytes, compartment_id: int, iface: Interface | None) -> bool:
         if self._is_multicast_or_broadcast(address, iface):
             return True
-        return self._interface_with(address, compartment_id) is not None
+        return (address, compartment_id) in self._addr_cache()["local"]
 
     def _interface_with(self, address: bytes, compartment_id: int) -> Interface | None:
-        for i in self.interfaces.values():
-            if i.up and i.compartment_id == compartment_id and i.has_address(address):
-                return i
-        return None
+        return self._addr_cache()["local"].get((address, compartment_id))
 
     def _is_multicast_or_broadcast(self, address: bytes, iface: Interface | None = None) -> bool:
-        a = ipaddress.ip_address(address)
-        if a.is_multicast:
+        if len(address) == 16:
+            return address[0] == 0xFF
+        if 224 <= address[0] <= 239 or address == b"\xff\xff\xff\xff":
             return True
-        if len(address) == 4:
-            ifaces = [iface] if iface else list(self.interfaces.values())
-            return any(i.is_broadcast(address) for i in ifaces)
-        return False
+        owners = self._addr_cache()["broadcast"].get(address)
+        return bool(owners) and (iface is None or iface.index in owners)
 
     def _route(self, dst: bytes, compartment_id: int) -> tuple[Interface, bytes | None] | None:
+        routes = self._addr_cache()["routes"]
+        key = (dst, compartment_id)
+        if key in routes:
+            return routes[key]
+        if len(routes) > 4096:
+            routes.clear()
+        routes[key] = result = self._route_lookup(dst, compartment_id)
+        return result
+
+    def _route_lookup(
+        self, dst: bytes, compartment_id: int
+    ) -> tuple[Interface, bytes | None] | None:
         family = AF_INET if len(dst) == 4 else AF_INET6
         addr = ipaddress.ip_address(dst)
         best: tuple[int, Interface] | None = None
@@ -995,10 +1036,9 @@ class Stack:
             return mac
         if iface.link is not None:
             return iface.link.peer_mac(iface)
-        a = ipaddress.ip_address(dst)
-        if a.is_multicast:
-            if a.version == 4:
-                return bytes([0x01, 0x00, 0x5E, dst[1] & 0x7F, dst[2], dst[3]])
+        if len(dst) == 4 and 224 <= dst[0] <= 239:
+            return bytes([0x01, 0x00, 0x5E, dst[1] & 0x7F, dst[2], dst[3]])
+        if len(dst) == 16 and dst[0] == 0xFF:
             return b"\x33\x33" + dst[12:]
         return b"\xff" * 6
 
@@ -1249,12 +1289,15 @@ class Stack:
             self.paths.check(
                 pkt,
                 layer,
-                self.paths.ip_values(pkt),
-                self.paths.ip_meta(pkt, layer, ipHeaderSize=None),
+                lambda: self.paths.ip_values(pkt),
+                lambda: self.paths.ip_meta(pkt, layer, ipHeaderSize=None),
             )
             sp = layer_id("STREAM_PACKET", flow.address_family)
             self.paths.check(
-                pkt, sp, self.paths.ip_values(pkt), self.paths.ip_meta(pkt, sp, ipHeaderSize=None)
+                pkt,
+                sp,
+                lambda: self.paths.ip_values(pkt),
+                lambda: self.paths.ip_meta(pkt, sp, ipHeaderSize=None),
             )
             self.paths._prepend_ip_header(pkt, src, dst, IPPROTO_TCP)
             pkt.interface = None
@@ -1302,6 +1345,14 @@ class Stack:
         self._reassembly_timer = self.dispatcher.queue(
             fire, at_ns=deadline, label="reassembly timer", depth=0
         )
+
+
+def _never(layer: int) -> bool:
+    return False
+
+
+def _always(layer: int) -> bool:
+    return True
 
 
 # ---------------------------------------------------------------------- current / default stack

@@ -577,3 +577,42 @@ def test_ipv6_every_ip_function(no_leaks):
     assert all(d.address_family == AF_INET6 for d in stack.delivered)
     # the two receive injections reached no socket: the stack answered port unreachable
     assert stack.icmp_errors_sent == [(1, 4, "2001:db8:ffff::9")] * 2
+
+
+def test_compartments(no_leaks):
+    """Interfaces live in compartments; compartmentId routes a send and must match the
+    interface of a receive (late failure otherwise); records carry the compartment."""
+    stack = host()
+    stack.add_interface(index=2, addresses=["198.51.100.1/24"], compartment_id=2)
+    h = stack.injection_handle(AF_INET, FWPS_INJECTION_TYPE_NETWORK)
+    done = Completions()
+    src2 = IP.addr_bytes("198.51.100.1")
+    stack.inject_network_send(
+        h,
+        wfpsim.NetBufferList.from_bytes(
+            udp_packet(src2, IP.addr_bytes("198.51.100.9"), 1, 2, b"c2")
+        ),
+        compartment_id=2,
+        completion=done,
+    )
+    stack.inject_network_receive(
+        h,
+        wfpsim.NetBufferList.from_bytes(udp_packet(src2, A4, 1, 2, b"x")),
+        interface_index=1,
+        compartment_id=2,
+        completion=done,
+    )
+    stack.inject_network_send(
+        h,
+        wfpsim.NetBufferList.from_bytes(udp_packet(A4, src2, 1, 2, b"c3")),
+        compartment_id=3,
+        completion=done,
+    )
+    stack.run()
+    assert done.statuses == [
+        S.STATUS_SUCCESS,
+        S.STATUS_INVALID_PARAMETER,
+        S.STATUS_NETWORK_UNREACHABLE,
+    ]
+    sent = [d for d in stack.delivered if d.function]
+    assert [(d.compartment_id, d.interface_index) for d in sent] == [(2, 2)]

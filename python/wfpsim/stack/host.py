@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wfpsim.constants import AF_INET, AF_INET6, IPPROTO_TCP
+from wfpsim.constants import AF_INET, AF_INET6
 from wfpsim.errors import InvalidParameterError, InvalidStateError
 from wfpsim.stack.ip import addr_bytes, addr_text
 from wfpsim.status import NTSTATUS
@@ -310,7 +310,5 @@ __all__ = [
     "Datagram",
     "DatagramFlow",
     "TcpFlow",
-    "IPPROTO_TCP",
     "next_flow_id",
 ]
-_ = field

@@ -64,7 +64,6 @@ from wfpsim.errors import (
     InvalidParameterError,
     InvalidStateError,
     MalformedPacketError,
-    WfpError,
 )
 from wfpsim.stack import ip as IP
 from wfpsim.stack.contracts import describe_change, snapshot
@@ -287,13 +286,6 @@ def _not_a_frame(data: bytes) -> str:
             "ethernetMacHeaderSize before cloning)"
         )
     return ""
-
-
-def _ip_version(nbl: NetBufferList) -> int:
-    nb = nbl.FirstNetBuffer
-    if nb is None or nb.DataLength == 0:
-        return 0
-    return nb.tobytes()[0] >> 4 if nb.DataLength < 64 else bytes(nb.tobytes()[:1])[0] >> 4
 
 
 class Injector:
@@ -1513,4 +1505,3 @@ __all__ = [
     "FWPS_TRANSPORT_SEND_PARAMS1",
     "DEFAULT_TYPES",
 ]
-_ = (WfpError, _ip_version, FWPS_STREAM_FLAG_SEND_EXPEDITED, FWPS_STREAM_FLAG_SEND_NODELAY)

@@ -85,7 +85,6 @@ from wfpsim.constants import (
     FWPS_STREAM_FLAG_RECEIVE_DISCONNECT,
     FWPS_STREAM_FLAG_RECEIVE_EXPEDITED,
     FWPS_STREAM_FLAG_RECEIVE_PUSH,
-    FWPS_STREAM_FLAG_SEND,
     FWPS_STREAM_FLAG_SEND_DISCONNECT,
 )
 from wfpsim.errors import MalformedPacketError
@@ -1540,6 +1539,15 @@ class Paths:
             oip = IP.parse_ip(original)
         except MalformedPacketError:
             return
+        # RFC 1122 §3.2.2 / RFC 4443 §2.4(e): never about an ICMP error, a non-first fragment,
+        # or a packet from a multicast / unspecified source
+        if oip.fragment_offset or stack._is_multicast_or_broadcast(oip.src) or not any(oip.src):
+            return
+        upper = original[oip.header_length : oip.header_length + 1]
+        if oip.protocol in (IP.IPPROTO_ICMP, IP.IPPROTO_ICMPV6) and upper:
+            errors = IP.ICMPV4_ERROR_TYPES if oip.version == 4 else IP.ICMPV6_ERROR_TYPES
+            if upper[0] in errors:
+                return
         src = oip.dst if stack._is_local(oip.dst, compartment_id, None) else None
         route = stack._route(oip.src, compartment_id)
         if route is None:
@@ -1619,4 +1627,3 @@ __all__ = [
     "OUTBOUND",
     "INBOUND",
 ]
-_ = (FWPS_STREAM_FLAG_SEND, NlatBroadcast, NlatMulticast)

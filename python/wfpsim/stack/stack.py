@@ -35,7 +35,6 @@ from wfpsim.constants import (
     AF_INET,
     AF_INET6,
     AF_UNSPEC,
-    FWP_DIRECTION_INBOUND,
     FWP_DIRECTION_OUTBOUND,
     FWPS_STREAM_FLAG_RECEIVE,
     FWPS_STREAM_FLAG_SEND,
@@ -1453,4 +1452,3 @@ def run_all(stacks: Iterable[Stack], until: int | None = None, *, max_rounds: in
 
 
 __all__ = ["Stack", "default_stack", "current_stack", "connect", "run_all", "Link", "Route"]
-_ = FWP_DIRECTION_INBOUND

@@ -18,6 +18,26 @@ Validation order (injection.md §9, the simulator's rule where Windows is silent
    dispatcher. The completion runs from the dispatcher once per NBL, never inside the call, with
    ``netBufferList.Status`` carrying late failures and ``dispatchLevel`` TRUE (DPC context).
 
+Late failures (``netBufferList.Status`` at completion; codes marked [emu] are the simulator's
+choice where Windows is undocumented):
+
+* STATUS_SUCCESS — delivered, forwarded, sent, absorbed by a callout (the completion then waits
+  until the callout's clones of the NBL are freed and its references released), or dropped by
+  the stack for lack of a socket;
+* STATUS_INVALID_BUFFER_SIZE — network send / forward / MAC send larger than the MTU (documented
+  by WinDivert); transport sends are fragmented instead, as the stack builds their header;
+* STATUS_INVALID_PARAMETER — unknown or down interface, compartment mismatch, forward injection of
+  weak-host traffic (B13), bytes that are not a well-formed packet;
+* STATUS_INVALID_HANDLE [emu] — transport send through an endpoint closed before the send ran (S-39);
+* STATUS_NETWORK_UNREACHABLE — no route in the compartment;
+* STATUS_FWP_DROP_NOICMP [emu] — a filter blocked the re-injected packet;
+* STATUS_CONNECTION_ABORTED [emu] — stream injection into a flow closed meanwhile;
+* STATUS_HOPLIMIT_EXCEEDED [emu] — the re-injection was refused because the packet's lineage was
+  re-injected more than ``stack.max_reinjections`` times (a loop, reported as
+  :class:`wfpsim.InjectionLoopError` naming the callout);
+* STATUS_UNSUCCESSFUL — a callout raised while the packet was processed (the error is raised from
+  ``stack.run()`` after the completion).
+
 Injection history (injection.md §6, the suggested model): every NBL carries in its
 ``WfpNetBufferListInfo`` slot (10) the id of an immutable tuple of ``(handle, injectionContext)``
 entries; injecting appends one (a new id), WFP clones copy the slot, so the history survives

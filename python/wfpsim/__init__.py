@@ -47,6 +47,7 @@ from wfpsim.errors import (
 )
 from wfpsim.pipeline import Pipeline
 from wfpsim.replayer import ReplaySummary, replay
+from wfpsim.stack import Stack, current_stack, default_stack
 from wfpsim.status import NT_SUCCESS, NTSTATUS
 
 __version__ = "0.1.0"
@@ -103,4 +104,7 @@ __all__ = [
     "ContractViolation",
     "CaptureError",
     "InjectionLoopError",
+    "Stack",
+    "default_stack",
+    "current_stack",
 ]

@@ -12,6 +12,7 @@ from wfpsim.constants import *  # noqa: F403
 from wfpsim.status import *  # noqa: F403
 from wfpsim.status import NT_SUCCESS, NTSTATUS
 from wfpsim.wdk.fwps_callouts import *  # noqa: F403
+from wfpsim.wdk.fwps_inject import *  # noqa: F403
 from wfpsim.wdk.fwps_nbl import *  # noqa: F403
 from wfpsim.wdk.ndis import *  # noqa: F403
 

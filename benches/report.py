@@ -19,6 +19,7 @@ def main(path: str) -> None:
         f"Python {machine.get('python_version', '?')}, {data.get('datetime', '')}\n"
     )
     for group in sorted(groups):
+
         def per_unit(b: dict) -> float:
             """Median per packet or per byte, so entries that ran fewer packets compare fairly."""
             info = b.get("extra_info", {})
@@ -27,7 +28,9 @@ def main(path: str) -> None:
         rows = sorted(groups[group], key=per_unit)
         best = per_unit(rows[0])
         print(f"### {group}\n")
-        print("| benchmark | median per round | throughput | × slower than best (per packet/byte) |")
+        print(
+            "| benchmark | median per round | throughput | × slower than best (per packet/byte) |"
+        )
         print("| --- | --- | --- | --- |")
         for b in rows:
             med = b["stats"]["median"]
@@ -40,7 +43,9 @@ def main(path: str) -> None:
             unit = (1e6, "µs") if med < 1e-3 else (1e3, "ms")
             name = b["name"].replace("test_", "")
             note = f" ({info['note']})" if "note" in info else ""
-            print(f"| {name}{note} | {med * unit[0]:.2f} {unit[1]} | {tput} | {per_unit(b) / best:.1f} |")
+            print(
+                f"| {name}{note} | {med * unit[0]:.2f} {unit[1]} | {tput} | {per_unit(b) / best:.1f} |"
+            )
         print()
 
 

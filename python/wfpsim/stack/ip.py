@@ -14,6 +14,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+from wfpsim import _core
 from wfpsim.constants import AF_INET, AF_INET6
 from wfpsim.errors import MalformedPacketError
 
@@ -52,39 +53,17 @@ TCP_URG = 0x20
 # ---- checksums --------------------------------------------------------------------------------
 
 
-def _checksum_python(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
-    """RFC 1071 ones'-complement checksum (the value to store in a header field)."""
-    buf = bytes(data)
-    if len(buf) % 2:
-        buf += b"\x00"
-    total = initial + sum(struct.unpack(f"!{len(buf) // 2}H", buf))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return (~total) & 0xFFFF
-
-
 def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
-    """The Internet checksum of ``data`` with ``initial`` (an unfolded 16-bit-word sum, e.g. a
-    pseudo-header sum) added in. Uses ``wfpsim.internet_checksum`` when the extension has it."""
-    import wfpsim
-
-    fast = getattr(wfpsim, "internet_checksum", None)
-    if fast is not None:
-        return int(fast(data, initial))
-    return _checksum_python(data, initial)
-
-
-def _word_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    return sum(struct.unpack(f"!{len(data) // 2}H", data))
+    """The Internet checksum of ``data`` with ``initial`` (a partial sum, folded here to 16
+    bits) added in: the Rust kernel, `wfpsim.internet_checksum`."""
+    while initial >> 16:
+        initial = (initial & 0xFFFF) + (initial >> 16)
+    return _core.internet_checksum(data, initial)
 
 
 def pseudo_header_sum(src: bytes, dst: bytes, proto: int, length: int) -> int:
-    """Unfolded sum of the IPv4 (12-byte) or IPv6 (40-byte) pseudo-header."""
-    if len(src) == 4:
-        return _word_sum(src + dst + struct.pack("!BBH", 0, proto, length))
-    return _word_sum(src + dst + struct.pack("!IxxxB", length, proto))
+    """The IPv4 (4-byte addresses) or IPv6 (16-byte) pseudo-header sum, folded."""
+    return _core.pseudo_header_sum(src, dst, proto, length)
 
 
 def transport_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:

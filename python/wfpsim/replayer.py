@@ -129,7 +129,7 @@ def replay(
                     summary.exit_code = EXIT_CALLOUT
                     break
                 if writer is not None:
-                    summary.records_written += writer.write_chain(chain)
+                    summary.records_written += writer.write_chain(chain, inject is not None)
                 summary.packets += nbs
                 summary.bytes += nbytes
                 summary.batches += 1

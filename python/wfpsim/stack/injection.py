@@ -202,15 +202,19 @@ def history_of(nbl: NetBufferList) -> tuple[HistoryEntry, ...]:
     return _HISTORIES.get(nbl.get_info(WFP_INFO_SLOT), ())
 
 
-def push_history(nbl: NetBufferList, entry: HistoryEntry) -> None:
-    parent = nbl.get_info(WFP_INFO_SLOT)
+def intern_history(parent: int, entry: HistoryEntry) -> int:
+    """The id of history `parent` extended by `entry` (the value kept in slot 10)."""
     key = (parent, entry.handle_serial, id(entry.context), entry.origin, entry.function)
     hid = _INTERN.get(key)
     if hid is None:
         hid = next(_history_ids)
         _INTERN[key] = hid
         _HISTORIES[hid] = _HISTORIES.get(parent, ()) + (entry,)
-    nbl.set_info(WFP_INFO_SLOT, hid)
+    return hid
+
+
+def push_history(nbl: NetBufferList, entry: HistoryEntry) -> None:
+    nbl.set_info(WFP_INFO_SLOT, intern_history(nbl.get_info(WFP_INFO_SLOT), entry))
 
 
 def query_state(

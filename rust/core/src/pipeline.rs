@@ -289,3 +289,116 @@ pub const VERDICT_NAMES: [&str; 5] = [
     "absent",
     "not_checkable",
 ];
+
+/// Where a natively injected chain goes (the inject function's path through the stack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectPath {
+    NetworkSend,
+    NetworkReceive,
+    Forward,
+    MacSend,
+    MacReceive,
+}
+
+impl InjectPath {
+    fn is_send(self) -> bool {
+        matches!(
+            self,
+            InjectPath::NetworkSend | InjectPath::Forward | InjectPath::MacSend
+        )
+    }
+    fn is_l2(self) -> bool {
+        matches!(self, InjectPath::MacSend | InjectPath::MacReceive)
+    }
+}
+
+/// What a native inject + complete pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InjectStats {
+    /// Accepted by the inject call and delivered.
+    pub injected: u64,
+    /// Refused by the inject call (no completion runs for these): the first reason is kept.
+    pub rejected: u64,
+    pub first_rejection: Option<(u64, String)>,
+    /// Completions run (one per accepted NBL).
+    pub completed: u64,
+    /// Completed with a failure Status (larger than the MTU).
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+impl Heap {
+    /// The replay fast path of an inject function when no callout needs to see the packets:
+    /// per NBL, the call's packet checks (one NET_BUFFER for raw IP paths, an IP header for
+    /// network paths, an Ethernet header for MAC paths), then completion with `Status`
+    /// (`STATUS_INVALID_BUFFER_SIZE` past the MTU, else success) and the injection-history
+    /// tag in `WfpNetBufferListInfo` (`tags[0]` IPv4 / MAC, `tags[1]` IPv6), as the Python stack
+    /// does it. Refused NBLs get the call's status in `Status` and no completion.
+    pub fn inject_chain(
+        &mut self,
+        head: NblId,
+        path: InjectPath,
+        mtu: u32,
+        tags: [usize; 2],
+    ) -> Result<InjectStats> {
+        use crate::status::{STATUS_FWP_INVALID_PARAMETER, STATUS_INVALID_BUFFER_SIZE};
+        let mut st = InjectStats::default();
+        for (i, nbl) in self.chain_of(head)?.into_iter().enumerate() {
+            let nbs = self.nbs_of(nbl)?;
+            let mut reject = |heap: &mut Heap, why: &str| -> Result<()> {
+                st.rejected += 1;
+                st.first_rejection
+                    .get_or_insert((i as u64, why.to_string()));
+                heap.nbl_mut(nbl)?.status = STATUS_FWP_INVALID_PARAMETER;
+                Ok(())
+            };
+            if !path.is_l2() && nbs.len() != 1 {
+                reject(
+                    self,
+                    "a raw IP injection needs exactly one NET_BUFFER in the NBL",
+                )?;
+                continue;
+            }
+            let Some(&first) = nbs.first() else {
+                reject(self, "the NBL has no NET_BUFFER")?;
+                continue;
+            };
+            let len = self.nb(first)?.data_length;
+            let mut lead = [0u8; 1];
+            let got = self.nb_pieces(first)?.read_at(0, &mut lead);
+            let version = lead[0] >> 4;
+            let tag = if path.is_l2() {
+                if len < 14 {
+                    reject(
+                        self,
+                        "a MAC injection needs at least an Ethernet header (14 bytes)",
+                    )?;
+                    continue;
+                }
+                tags[0]
+            } else {
+                match (got, version) {
+                    (1, 4) => tags[0],
+                    (1, 6) => tags[1],
+                    _ => {
+                        reject(self, "the data does not start with an IPv4/IPv6 header")?;
+                        continue;
+                    }
+                }
+            };
+            st.injected += 1;
+            st.completed += 1;
+            let limit = mtu as u64 + if path.is_l2() { 14 } else { 0 };
+            let n = self.nbl_mut(nbl)?;
+            n.info.set(crate::heap::WFP_INFO_SLOT, tag);
+            if path.is_send() && len > limit {
+                n.status = STATUS_INVALID_BUFFER_SIZE;
+                st.failed += 1;
+            } else {
+                n.status = 0;
+                st.bytes += len;
+            }
+        }
+        Ok(st)
+    }
+}

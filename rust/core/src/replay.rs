@@ -29,15 +29,21 @@ impl Heap {
         self.build_chain(&buffer, &offsets, &lengths, Some(&metas), site)
     }
 
-    /// Calls `write(meta, data)` for every NB of the chain, in order; returns how many.
+    /// Calls `write(meta, data)` for every NB of the chain, in order; returns how many. With
+    /// `delivered_only`, NBLs whose `Status` is a failure (refused or failed injections) are
+    /// skipped: what reaches the output is what left.
     pub fn for_each_record(
         &self,
         head: NblId,
+        delivered_only: bool,
         write: &mut dyn FnMut(PacketMeta, &dyn Segmented) -> Result<()>,
     ) -> Result<u64> {
         let mut n = 0u64;
         for nbl in self.chain_of(head)? {
             let meta = self.nbl(nbl)?.meta;
+            if delivered_only && !crate::status::nt_success(self.nbl(nbl)?.status) {
+                continue;
+            }
             for nb in self.nbs_of(nbl)? {
                 let pieces = self.nb_pieces(nb)?;
                 let caplen = pieces.total_len() as u32;

@@ -208,14 +208,22 @@ impl CaptureWriter {
 
     /// Writes every NB of the chain as one record (its NBL's link type, timestamp, original
     /// length); returns how many.
-    fn write_chain(&mut self, py: Python<'_>, chain: &Bound<'_, Chain>) -> PyResult<u64> {
+    #[pyo3(signature = (chain, delivered_only=false))]
+    fn write_chain(
+        &mut self,
+        py: Python<'_>,
+        chain: &Bound<'_, Chain>,
+        delivered_only: bool,
+    ) -> PyResult<u64> {
         let Some(head) = chain.get().head else {
             return Ok(0);
         };
         let first_link = engine::with(|e| e.heap.nbl(head).map(|n| n.meta.link_type)).py()?;
         let writer = self.ensure(first_link)?;
         let n = engine::with_detached(py, |heap| {
-            heap.for_each_record(head, &mut |meta, data| writer.write(meta, data))
+            heap.for_each_record(head, delivered_only, &mut |meta, data| {
+                writer.write(meta, data)
+            })
         })
         .py()?;
         self.written += n;
@@ -404,4 +412,49 @@ pub fn network_layer(link_type: u32, frame: &[u8]) -> Option<(usize, u8)> {
     decode(LinkType(link_type), frame)
         .ip()
         .map(|(v, off)| (off, if v == IpVersion::V4 { 4 } else { 6 }))
+}
+
+/// Native inject + complete of every NBL of `chain` (the replay fast path; see
+/// `wfpsim.replay_inject`). `path` is network-send, network-receive, forward, mac-send or
+/// mac-receive; `tags` are the injection-history ids for IPv4 (and MAC) and IPv6 packets.
+#[pyfunction]
+#[pyo3(signature = (chain, path, mtu, tag_v4, tag_v6))]
+pub fn inject_chain<'py>(
+    py: Python<'py>,
+    chain: &Bound<'py, Chain>,
+    path: &str,
+    mtu: u32,
+    tag_v4: usize,
+    tag_v6: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    use wfpsim_core::pipeline::{InjectPath, InjectStats};
+    let path = match path {
+        "network-send" => InjectPath::NetworkSend,
+        "network-receive" => InjectPath::NetworkReceive,
+        "forward" => InjectPath::Forward,
+        "mac-send" => InjectPath::MacSend,
+        "mac-receive" => InjectPath::MacReceive,
+        other => {
+            return Err(raise(
+                ErrorKind::InvalidParameter,
+                None,
+                format!("unknown inject path {other:?}"),
+            ))
+        }
+    };
+    let st = match chain.get().head {
+        Some(h) => {
+            engine::with_detached(py, |heap| heap.inject_chain(h, path, mtu, [tag_v4, tag_v6]))
+                .py()?
+        }
+        None => InjectStats::default(),
+    };
+    let d = PyDict::new(py);
+    d.set_item("injected", st.injected)?;
+    d.set_item("rejected", st.rejected)?;
+    d.set_item("completed", st.completed)?;
+    d.set_item("failed", st.failed)?;
+    d.set_item("bytes", st.bytes)?;
+    d.set_item("first_rejection", st.first_rejection)?;
+    Ok(d)
 }

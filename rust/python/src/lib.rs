@@ -78,6 +78,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checksums::checksum_update32, m)?)?;
     m.add_function(wrap_pyfunction!(checksums::checksum_info_layout, m)?)?;
     m.add_function(wrap_pyfunction!(capture::network_layer, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::inject_chain, m)?)?;
     m.add_function(wrap_pyfunction!(leak_report, m)?)?;
     m.add_function(wrap_pyfunction!(live_counts, m)?)?;
     m.add_function(wrap_pyfunction!(fail_allocations, m)?)?;

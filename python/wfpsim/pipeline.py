@@ -154,7 +154,8 @@ class Pipeline:
 
     def run(self, chain: Chain, first_index: int = 0) -> None:
         """Runs every stage over `chain`, adding to the running stats."""
-        for total, got in zip(self.stats, self._native.run(chain), strict=True):
+        native = self._native.run(chain) if self.stages else []
+        for total, got in zip(self.stats, native, strict=True):
             for k in ("applied", "skipped", "errors"):
                 total[k] += got[k]
             if total["first_error"] is None and got["first_error"] is not None:

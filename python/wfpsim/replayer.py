@@ -81,8 +81,8 @@ def replay(
     inject: Callable[[Chain], dict[str, Any]] | None = None,
     verify: bool = True,
     output_format: str | None = None,
-    batch_packets: int = 8192,
-    batch_bytes: int = 4 << 20,
+    batch_packets: int = 65536,
+    batch_bytes: int = 1 << 20,
     progress: Callable[[ReplaySummary], None] | None = None,
 ) -> ReplaySummary:
     """Replays a capture; returns the summary (never raises for damaged input: see `.error`)."""

@@ -4,16 +4,38 @@
 
 use std::any::Any;
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::error::{Error, ErrorKind, Result};
 
 /// What keeps a lent buffer's memory valid (e.g. a Python buffer export); dropped with the buffer.
 pub type Keepalive = Box<dyn Any + Send + Sync>;
 
+/// Spare byte vectors a producer (a capture reader) reuses: a chain's buffer goes back here
+/// when its last MDL is freed, so steady-state replay allocates (and page-faults) nothing.
+pub type BufferPool = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// How many spare vectors a pool keeps.
+const POOL_LIMIT: usize = 8;
+
 enum Owner {
     Owned(#[allow(dead_code)] Box<[u8]>),
     Lent(#[allow(dead_code)] Keepalive),
+    Pooled(Vec<u8>, Weak<Mutex<Vec<Vec<u8>>>>),
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Owner::Pooled(v, pool) = self {
+            if let Some(pool) = pool.upgrade() {
+                if let Ok(mut spare) = pool.lock() {
+                    if spare.len() < POOL_LIMIT {
+                        spare.push(std::mem::take(v));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A contiguous byte store. Several MDLs (and clones' MDLs) may describe parts of it; writes
@@ -41,6 +63,19 @@ impl Buffer {
             len,
             readonly: false,
             _owner: Owner::Owned(boxed),
+        })
+    }
+
+    /// Engine-owned memory that returns to `pool` when the last MDL over it is gone.
+    pub fn pooled(mut bytes: Vec<u8>, pool: &BufferPool) -> Arc<Buffer> {
+        let len = bytes.len();
+        let ptr = NonNull::new(bytes.as_mut_ptr()).unwrap_or(NonNull::dangling());
+        // Moving the Vec into the owner does not move its heap block: `ptr` stays valid.
+        Arc::new(Buffer {
+            ptr,
+            len,
+            readonly: false,
+            _owner: Owner::Pooled(bytes, Arc::downgrade(pool)),
         })
     }
 

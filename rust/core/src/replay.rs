@@ -5,14 +5,23 @@
 use crate::bytes::Segmented;
 use crate::capture::{Batch, LinkType, PcapWriter, PcapngWriter};
 use crate::heap::{Heap, NblId, PacketMeta, SiteId};
-use crate::memory::Buffer;
+use crate::memory::{Buffer, BufferPool};
 use crate::{Error, ErrorKind, Result};
 
 impl Heap {
-    /// One NBL per record of `batch`, over the batch buffer (which the chain now owns).
-    pub fn chain_from_batch(&mut self, batch: Batch, site: SiteId) -> Result<Vec<NblId>> {
+    /// One NBL per record of `batch`, over the batch buffer (which the chain now owns; with a
+    /// `pool`, the buffer goes back to it once the chain is freed).
+    pub fn chain_from_batch(
+        &mut self,
+        batch: Batch,
+        pool: Option<&BufferPool>,
+        site: SiteId,
+    ) -> Result<Vec<NblId>> {
         let (data, records) = batch.into_parts();
-        let buffer = Buffer::owned(data);
+        let buffer = match pool {
+            Some(p) => Buffer::pooled(data, p),
+            None => Buffer::owned(data),
+        };
         let mut offsets = Vec::with_capacity(records.len());
         let mut lengths = Vec::with_capacity(records.len());
         let mut metas = Vec::with_capacity(records.len());

@@ -43,6 +43,8 @@ fn capture_error(e: CaptureError) -> PyErr {
 #[pyclass(module = "wfpsim._core")]
 pub struct CaptureReader {
     inner: Option<CoreReader<File>>,
+    /// Batch buffers coming back from freed chains, reused for the next batches.
+    pool: wfpsim_core::memory::BufferPool,
     batch_packets: usize,
     batch_bytes: usize,
 }
@@ -50,7 +52,7 @@ pub struct CaptureReader {
 #[pymethods]
 impl CaptureReader {
     #[new]
-    #[pyo3(signature = (path, batch_packets=8192, batch_bytes=4 << 20))]
+    #[pyo3(signature = (path, batch_packets=65536, batch_bytes=1 << 20))]
     fn new(path: std::path::PathBuf, batch_packets: usize, batch_bytes: usize) -> PyResult<Self> {
         if batch_packets == 0 || batch_bytes == 0 {
             return Err(raise(
@@ -62,6 +64,7 @@ impl CaptureReader {
         let inner = CoreReader::open(&path).map_err(capture_error)?;
         Ok(CaptureReader {
             inner: Some(inner),
+            pool: Default::default(),
             batch_packets,
             batch_bytes,
         })
@@ -73,6 +76,14 @@ impl CaptureReader {
             return Ok(None);
         };
         let (bp, bb) = (self.batch_packets, self.batch_bytes);
+        let spare: Vec<Vec<u8>> = self
+            .pool
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        for buf in spare {
+            reader.give_buffer(buf);
+        }
         let batch = py
             .detach(|| reader.next_batch(bp, bb))
             .map_err(capture_error)?;
@@ -81,7 +92,8 @@ impl CaptureReader {
             return Ok(Some(Chain { head: None }));
         }
         let site = caller_site(py);
-        let nbls = engine::with(|e| e.heap.chain_from_batch(batch, site)).py()?;
+        let pool = self.pool.clone();
+        let nbls = engine::with(|e| e.heap.chain_from_batch(batch, Some(&pool), site)).py()?;
         Ok(Some(Chain {
             head: nbls.first().copied(),
         }))

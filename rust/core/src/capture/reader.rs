@@ -152,6 +152,15 @@ impl<R: Read> CaptureReader<R> {
 
     /// Hands a consumed batch's buffers back so the next batches reuse them: no allocation and
     /// no zeroing per batch, which is what sustained multi-GB/s reading needs.
+    /// Hands back a batch buffer on its own (its records already gone), for reuse.
+    pub fn give_buffer(&mut self, buf: Vec<u8>) {
+        if self.spare_buffers.len() < SPARE_BUFFERS
+            && buf.capacity() <= self.spare_limit.max(2 * DEFAULT_BATCH_BYTES)
+        {
+            self.spare_buffers.push(buf);
+        }
+    }
+
     pub fn recycle(&mut self, batch: Batch) {
         let Batch {
             buf, mut records, ..

@@ -125,6 +125,9 @@ impl Heap {
     pub fn free_chain(&mut self, head: NblId) -> Result<usize> {
         let chain = self.chain_of(head)?;
         for (i, &n) in chain.iter().enumerate() {
+            if self.free_simple(n) {
+                continue;
+            }
             let kind = self.nbl(n)?.kind;
             let r = match kind {
                 NblKind::Plain => self.free_nbl(n),
@@ -137,6 +140,41 @@ impl Heap {
             })?;
         }
         Ok(chain.len())
+    }
+
+    /// Frees an NBL built by `build_one` that nothing else refers to (one owned NB over one
+    /// owned MDL, no clones, references or context) in one step; false when it is not that
+    /// simple, so the caller takes the general path.
+    fn free_simple(&mut self, nbl: NblId) -> bool {
+        let Ok(n) = self.nbl(nbl) else { return false };
+        if n.kind != NblKind::Plain
+            || n.child_ref_count != 0
+            || n.wfp_refs != 0
+            || !n.context.is_empty()
+        {
+            return false;
+        }
+        let Some(nb) = n.first_nb.filter(|&f| Some(f) == n.prealloc_nb) else {
+            return false;
+        };
+        let Ok(b) = self.nb(nb) else { return false };
+        if b.next.is_some() || b.owner != NbOwner::Preallocated(nbl) {
+            return false;
+        }
+        let Some(m) = b.mdl_chain.filter(|&m| Some(m) == b.current_mdl) else {
+            return false;
+        };
+        match self.mdl(m) {
+            Ok(mdl)
+                if mdl.next.is_none()
+                    && mdl.owner_nb == Some(nb)
+                    && mdl.origin == MdlOrigin::NbOwned => {}
+            _ => return false,
+        }
+        let _ = self.mdls.remove(m.0);
+        let _ = self.nbs.remove(nb.0);
+        let _ = self.nbls.remove(nbl.0);
+        true
     }
 
     /// NdisRetreatNetBufferListDataStart with the default allocator: every NB, rolled back on failure.

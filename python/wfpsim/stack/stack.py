@@ -134,13 +134,19 @@ class Stack:
         #: Set to a list to record every classify (:class:`wfpsim.stack.paths.Visit`).
         self.trace: list | None = None
         self._engine: Any = None
-        self.filter_engine = filter_engine if filter_engine is not None else PermitAllEngine()
+        if filter_engine is None:
+            # the real filter engine (wfpsim.filtering): callouts are registered and filters
+            # added on ``stack.filter_engine``; with no filter at a layer it costs nothing
+            from wfpsim.filtering import FilterEngine as _RealEngine
+
+            filter_engine = _RealEngine(name=name or None)
+        self.filter_engine = filter_engine
         self._own: dict[int, NetBufferList] = {}
         self._releasing: set[int] = set()
         self._in_flight: dict[int, InjectionRecord] = {}
         self._parked: list[tuple[NetBufferList, Callable[[], None], bool]] = []
         self._classify_layers: list[int] = []
-        self._tokens: list[contextvars.Token] = []
+        self._tokens: list[tuple[contextvars.Token, Any]] = []
         self._ip_id = 0
         self._ports: dict[int, int] = {}
         self._reassembly_timer: Any = None
@@ -183,11 +189,22 @@ class Stack:
             engine.attach(self)
 
     def __enter__(self) -> Stack:
-        self._tokens.append(_current.set(self))
+        """Makes this stack current for the WDK face (FwpsInjectionHandleCreate0, ...) and its
+        filter engine current for the engine's WDK calls (FwpsCompleteOperation0,
+        FwpsFlowRemoveContext0, FwpsStreamContinue0, ...). :meth:`run` does this for the work
+        items it runs (a driver's worker queued with :meth:`queue_dpc`)."""
+        engine = self._engine
+        entered = hasattr(engine, "__enter__") and hasattr(engine, "__exit__")
+        if entered:
+            engine.__enter__()
+        self._tokens.append((_current.set(self), engine if entered else None))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _current.reset(self._tokens.pop())
+        token, engine = self._tokens.pop()
+        _current.reset(token)
+        if engine is not None:
+            engine.__exit__(*exc)
 
     @property
     def now(self) -> int:
@@ -200,15 +217,17 @@ class Stack:
         ran (0 when idle). If a work item (a completion) raised, the rest still runs and the
         first error is raised afterwards; injection loops raise :class:`wfpsim.InjectionLoopError`
         here (``loop_policy="raise"``)."""
-        self._poll()
-        if max_items is None:
-            return self.dispatcher.run(until)
-        return self.dispatcher.run(until, max_items=max_items)
+        with self:
+            self._poll()
+            if max_items is None:
+                return self.dispatcher.run(until)
+            return self.dispatcher.run(until, max_items=max_items)
 
     def step(self) -> int:
         """Runs at most one due work item; returns 1 or 0."""
-        self._poll()
-        return self.dispatcher.step()
+        with self:
+            self._poll()
+            return self.dispatcher.step()
 
     def queue_dpc(self, fn: Callable[[], Any], *, delay_ns: int = 0, label: str = "dpc") -> None:
         """Queues driver work (a DPC or worker item) on the dispatcher: what a callout uses for
@@ -1363,10 +1382,13 @@ _default: Stack | None = None
 
 
 def default_stack() -> Stack:
-    """The process-wide default stack (created on first use, with its implicit interface)."""
+    """The process-wide default stack (created on first use, with its implicit interface); its
+    filter engine is :func:`wfpsim.filtering.default_engine`."""
     global _default
     if _default is None:
-        _default = Stack(name="default")
+        from wfpsim.filtering import default_engine
+
+        _default = Stack(name="default", filter_engine=default_engine())
     return _default
 
 

@@ -33,6 +33,7 @@ straight out (``forward_out``, never classified), MAC injections at the MAC laye
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import struct
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from wfpsim.constants import (
     FWP_CONDITION_FLAG_IS_FRAGMENT,
     FWP_CONDITION_FLAG_IS_FRAGMENT_GROUP,
     FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU,
+    FWP_CONDITION_FLAG_IS_IPSEC_SECURED,
     FWP_CONDITION_FLAG_IS_LOOPBACK,
     FWP_CONDITION_FLAG_IS_OUTBOUND_PASS_THRU,
     FWP_CONDITION_FLAG_IS_RAW_ENDPOINT,
@@ -97,6 +99,7 @@ from wfpsim.fwps_types import (
     FWPS_INCOMING_VALUES0,
 )
 from wfpsim.stack import ip as IP
+from wfpsim.stack import ipsec
 from wfpsim.stack.host import (
     IF_TYPE_SOFTWARE_LOOPBACK,
     DatagramFlow,
@@ -378,6 +381,8 @@ class Pkt:
     raw_ip: bytes = b""  # the IP packet as parsed (receive paths)
     absorbed_layer: int | None = None  # where a callout absorbed the packet
     absorbed_ths: int = 0  # the transportHeaderSize it was shown there
+    trimmed: int = 0  # bytes cut from the end of every NB (an ESP trailer, see ipsec.py)
+    security: Any = None  # inbound IPsec state (ipsec.FWPS_PACKET_LIST_INBOUND_IPSEC_...)
     outcome: str = ""
     layers: list[int] = field(default_factory=list)
 
@@ -454,6 +459,10 @@ class Paths:
 
     def restore(self, pkt: Pkt) -> None:
         """Puts the NBL back where the packet started (frees MDLs a retreat allocated)."""
+        if pkt.trimmed and pkt.nbl.alive:
+            for nb in pkt.nbl.net_buffers:
+                nb.DataLength += pkt.trimmed
+            pkt.trimmed = 0
         if pkt.shift and pkt.nbl.alive:
             for nb in pkt.nbl.net_buffers:
                 if pkt.shift > 0:
@@ -826,6 +835,95 @@ class Paths:
     # -- transport --
 
     def _transport_in(self, pkt: Pkt) -> None:
+        try:
+            if pkt.ip is not None and pkt.ip.protocol in (IP.IPPROTO_ESP, IP.IPPROTO_AH):
+                if self._ipsec_in(pkt):
+                    return
+            self._transport_in_clear(pkt)
+        finally:
+            if pkt.security is not None:
+                ipsec.forget(pkt.nbl)
+
+    def _ipsec_in(self, pkt: Pkt) -> bool:
+        """IPsec verification of an inbound ESP packet (the model of :mod:`.ipsec`). Transport
+        mode: strips the trailer, leaves IP + ESP header in the NBL and returns False (the
+        packet goes on to INBOUND_TRANSPORT). Tunnel mode: indicates the outer packet at
+        INBOUND_TRANSPORT, then the inner one climbs from the bottom; returns True."""
+        stack = self.stack
+        ip = pkt.ip
+        assert ip is not None
+        if pkt.ipsec_bypass:
+            raise Dropped(
+                "failed",
+                S.STATUS_DATA_NOT_ACCEPTED,
+                "a packet receive-injected with FwpsInjectTransportReceiveAsync0 still carries "
+                "its ESP/AH header: rebuild it with FwpsConstructIpHeaderForTransportPacket0 "
+                "(headerIncludeHeaderLength = ipHeaderSize) before injecting (B11; [emu] status)",
+            )
+        sa = stack.ipsec_sas.get(ip.src)
+        if sa is None or ip.protocol != IP.IPPROTO_ESP:
+            raise Dropped("dropped", S.STATUS_SUCCESS, f"IPsec: no SA for {IP.addr_text(ip.src)}")
+        segment = pkt.raw_ip[ip.header_length :]
+        try:
+            _spi, _seq, next_header, inner = ipsec.esp_unwrap(segment)
+        except MalformedPacketError as e:
+            raise Dropped("dropped", S.STATUS_INVALID_PARAMETER, str(e)) from None
+        pkt.flags |= FWP_CONDITION_FLAG_IS_IPSEC_SECURED
+        esp = ipsec.ESP_HEADER_LENGTH
+        if next_header in (ipsec.IPPROTO_IPV4, ipsec.IPPROTO_IPV6):
+            self._ipsec_tunnel_in(pkt, inner)
+            return True
+        trailer = len(segment) - esp - len(inner)
+        pkt.ip = dataclasses.replace(ip, header_length=ip.header_length + esp, protocol=next_header)
+        pkt.raw_ip = pkt.raw_ip[: len(pkt.raw_ip) - trailer]
+        self.move(pkt, esp)
+        for nb in pkt.nbl.net_buffers:
+            nb.DataLength -= trailer
+        pkt.trimmed += trailer
+        pkt.security = ipsec.FWPS_PACKET_LIST_INBOUND_IPSEC_INFORMATION0(isSecure=1)
+        ipsec.mark(pkt.nbl, pkt.security)
+        return False
+
+    def _ipsec_tunnel_in(self, pkt: Pkt, inner_packet: bytes) -> None:
+        stack = self.stack
+        ip = pkt.ip
+        assert ip is not None
+        outer = ipsec.FWPS_PACKET_LIST_INBOUND_IPSEC_INFORMATION0(1, 1, 0)
+        pkt.security = outer
+        ipsec.mark(pkt.nbl, outer)
+        pkt.tp = IP.TransportInfo(IP.IPPROTO_ESP, 0)
+        self.move(pkt, ipsec.ESP_HEADER_LENGTH)  # the data: the inner IP header
+        layer = layer_id("INBOUND_TRANSPORT", pkt.af)
+        meta_ip = dataclasses.replace(ip, header_length=ip.header_length + ipsec.ESP_HEADER_LENGTH)
+        saved, pkt.ip = pkt.ip, meta_ip
+        try:
+            self.check(pkt, layer, lambda: self.ip_values(pkt), lambda: self.ip_meta(pkt, layer))
+        finally:
+            pkt.ip = saved
+        whole = stack._new_nbl(inner_packet)
+        whole.set_info(10, pkt.nbl.get_info(10))
+        inner = Pkt(
+            whole,
+            pkt.af,
+            INBOUND,
+            pkt.interface,
+            pkt.sub_interface_index,
+            pkt.compartment_id,
+            rec=pkt.rec,
+            flags=pkt.flags | FWP_CONDITION_FLAG_IS_IPSEC_SECURED,
+        )
+        inner.security = ipsec.FWPS_PACKET_LIST_INBOUND_IPSEC_INFORMATION0(1, 1, 1)
+        ipsec.mark(whole, inner.security)
+        try:
+            self.receive_ip(inner)
+            pkt.outcome = inner.outcome
+        finally:
+            ipsec.forget(whole)
+            pkt.layers.extend(inner.layers)
+            self.settle(inner)
+            stack._release(whole)
+
+    def _transport_in_clear(self, pkt: Pkt) -> None:
         stack = self.stack
         ip = pkt.ip
         assert ip is not None
@@ -841,7 +939,7 @@ class Paths:
         except MalformedPacketError as e:
             raise Dropped("dropped", S.STATUS_INVALID_PARAMETER, str(e)) from None
         pkt.tp = tp
-        if stack._ipsec_required(ip.src) and not pkt.ipsec_bypass:
+        if stack._ipsec_required(ip.src) and not pkt.ipsec_bypass and pkt.security is None:
             raise Dropped(
                 "dropped",
                 S.STATUS_SUCCESS,

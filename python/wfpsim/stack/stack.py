@@ -35,6 +35,7 @@ from wfpsim.constants import (
     AF_INET,
     AF_INET6,
     AF_UNSPEC,
+    FWP_CONDITION_FLAG_IS_REAUTHORIZE,
     FWP_DIRECTION_OUTBOUND,
     FWPS_STREAM_FLAG_RECEIVE,
     FWPS_STREAM_FLAG_SEND,
@@ -60,9 +61,19 @@ from wfpsim.stack.injection import (
     InjectionHandle,
     Injector,
 )
-from wfpsim.stack.paths import INBOUND, OUTBOUND, Dropped, PathResult, Paths, Pkt, layer_id
+from wfpsim.stack.paths import (
+    ABSORB,
+    INBOUND,
+    OUTBOUND,
+    PERMIT,
+    Dropped,
+    PathResult,
+    Paths,
+    Pkt,
+    layer_id,
+)
 from wfpsim.stack.records import Delivered, InjectionRecord, WireFrame, write_pcap
-from wfpsim.stack.seam import FilterEngine, PermitAllEngine
+from wfpsim.stack.seam import AleCompletionHandle, FilterEngine, PermitAllEngine
 from wfpsim.status import NTSTATUS
 
 S = NTSTATUS
@@ -122,6 +133,7 @@ class Stack:
         self.datagram_flows: dict[tuple, DatagramFlow] = {}
         self.handles: list[InjectionHandle] = []
         self.ipsec_peers: set[bytes] = set()
+        self.ipsec_sas: dict[bytes, Any] = {}
         #: Every packet / stream chunk that left through a path, in order.
         self.delivered: list[Delivered] = []
         #: Every frame put on a wire (writable with :meth:`write_pcap`).
@@ -300,6 +312,19 @@ class Stack:
         bypass IPsec (seed 002)."""
         self.ipsec_peers.add(IP.addr_bytes(remote_address))
 
+    def add_ipsec_sa(
+        self, remote_address: str | bytes, *, tunnel: bool = False, spi: int = 0x100
+    ) -> None:
+        """An inbound IPsec security association with a peer (the ESP-NULL model of
+        :mod:`wfpsim.stack.ipsec`, [emu]): its ESP packets are verified and indicated as
+        IPsec-secured (transport mode, or de-tunnelled with ``tunnel``); its cleartext is
+        dropped as with :meth:`add_ipsec_policy`."""
+        from wfpsim.stack.ipsec import SecurityAssociation
+
+        raw = IP.addr_bytes(remote_address)
+        self.ipsec_sas[raw] = SecurityAssociation(raw, spi, tunnel)
+        self.ipsec_peers.add(raw)
+
     def _require_interface(self, index: int) -> Interface:
         iface = self.interfaces.get(index)
         if iface is None:
@@ -416,21 +441,71 @@ class Stack:
         except Dropped:
             flow.state = "refused"
             return flow
-        self._tcp_output(flow, IP.TCP_SYN)
+        if flow.state == "syn_sent":
+            self._tcp_output(flow, IP.TCP_SYN)
         return flow
 
     def _classify_tcp_connect(self, flow: TcpFlow, established: bool = True) -> None:
+        """ALE_AUTH_CONNECT for a TCP connect (no packet). A callout may pend it
+        (FwpsPendOperation0 + BLOCK/ABSORB): the flow is then ``"connect_pending"`` until
+        FwpsCompleteOperation0, whose re-authorisation classify decides it (layers.md §7.6):
+        permitted, an active open sends its SYN and an already established flow
+        (:meth:`open_tcp_flow`) gets its ALE_FLOW_ESTABLISHED; blocked, the flow is refused."""
         pkt = self._flow_pkt(flow)
         layer = layer_id("ALE_AUTH_CONNECT", flow.address_family)
-        self.paths.check(
+        wanted = flow.state
+
+        def completed(_nbl: Any) -> None:
+            self._tcp_connect_reauthorize(flow, established, wanted)
+
+        handle = AleCompletionHandle(self, layer, completed)
+        verdict = self.paths.visit(
             pkt,
             layer,
             lambda: self.paths.ip_values(pkt),
-            lambda: self.paths.ip_meta(pkt, layer, ipHeaderSize=None),
+            lambda: self.paths.ip_meta(pkt, layer, ipHeaderSize=None, completionHandle=handle),
             None,
         )
+        if verdict == ABSORB and handle.pended and not handle.completed:
+            flow.state = "connect_pending"
+            return
+        if handle.completed:  # completed inside the classify: the re-authorisation decided
+            return
+        if verdict != PERMIT:
+            self._refuse_flow(flow)
+            raise Dropped("blocked", S.STATUS_FWP_DROP_NOICMP, "blocked at ALE_AUTH_CONNECT")
         if established:
             self.paths._flow_established(pkt, flow, flow.direction, None)
+
+    def _tcp_connect_reauthorize(self, flow: TcpFlow, established: bool, wanted: str) -> None:
+        """FwpsCompleteOperation0 on a pended TCP ALE_AUTH_CONNECT: the re-authorisation
+        classify (IS_REAUTHORIZE, packetDirection OUTBOUND, no packet)."""
+        if flow.closed:
+            return
+        pkt = self._flow_pkt(flow)
+        layer = layer_id("ALE_AUTH_CONNECT", flow.address_family)
+        pkt.flags |= FWP_CONDITION_FLAG_IS_REAUTHORIZE
+        verdict = self.paths.visit(
+            pkt,
+            layer,
+            lambda: self.paths.ip_values(pkt),
+            lambda: self.paths.ip_meta(
+                pkt, layer, ipHeaderSize=None, packetDirection=FWP_DIRECTION_OUTBOUND
+            ),
+            None,
+        )
+        pkt.flags &= ~FWP_CONDITION_FLAG_IS_REAUTHORIZE
+        if verdict != PERMIT:
+            self._refuse_flow(flow)
+            return
+        flow.state = wanted
+        if established:
+            try:
+                self.paths._flow_established(pkt, flow, flow.direction, None)
+            except Dropped:
+                return
+        else:
+            self._tcp_output(flow, IP.TCP_SYN)
 
     def _flow_pkt(self, flow: TcpFlow, nbl: Any = None) -> Pkt:
         af = flow.address_family

@@ -690,6 +690,15 @@ class Stack:
         direction = INBOUND if flags & FWPS_STREAM_FLAG_RECEIVE else OUTBOUND
         self.paths.stream_sink(flow, direction, None)(bytes(data), flags)
 
+    def stream_verdict(self, verdict: Any) -> None:
+        """For the filter engine: a stream verdict produced outside ``stream_classify`` (after
+        FwpsStreamContinue0, FwpsFlowAbort0): records whether the direction is still deferred
+        (the bytes themselves came through :meth:`stream_deliver`)."""
+        flow = self.flows.get(verdict.flow_handle)
+        if flow is not None:
+            direction = INBOUND if verdict.direction & FWPS_STREAM_FLAG_RECEIVE else OUTBOUND
+            flow.deferred[direction] = bool(verdict.deferred)
+
     def abort_flow(self, flow_id: int) -> None:
         """For the filter engine (DROP_CONNECTION outside classify, FwpsFlowAbort0)."""
         flow = self.flows.get(flow_id)

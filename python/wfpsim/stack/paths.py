@@ -59,6 +59,8 @@ from wfpsim.constants import (
     FWPS_BUILTIN_LAYERS,
     FWPS_CLASSIFY_OUT_FLAG_ABSORB,
     FWPS_L2_METADATA_FIELD_ETHERNET_MAC_HEADER_SIZE,
+    FWPS_L2_METADATA_FIELD_VSWITCH_SOURCE_NIC_INDEX,
+    FWPS_L2_METADATA_FIELD_VSWITCH_SOURCE_PORT_ID,
     FWPS_METADATA_FIELD_ALE_CLASSIFY_REQUIRED,
     FWPS_METADATA_FIELD_COMPARTMENT_ID,
     FWPS_METADATA_FIELD_COMPLETION_HANDLE,
@@ -111,6 +113,7 @@ from wfpsim.stack.host import (
     NlatUnspecified,
     TcpFlow,
 )
+from wfpsim.stack.records import Delivered
 from wfpsim.stack.seam import AleCompletionHandle, StreamSegment, StreamVerdict
 from wfpsim.status import NTSTATUS
 
@@ -148,6 +151,7 @@ INBOUND_MAC_ETHERNET = FWPS_BUILTIN_LAYERS.FWPS_LAYER_INBOUND_MAC_FRAME_ETHERNET
 OUTBOUND_MAC_ETHERNET = FWPS_BUILTIN_LAYERS.FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET
 INBOUND_MAC_NATIVE = FWPS_BUILTIN_LAYERS.FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE
 OUTBOUND_MAC_NATIVE = FWPS_BUILTIN_LAYERS.FWPS_LAYER_OUTBOUND_MAC_FRAME_NATIVE
+INGRESS_VSWITCH_ETHERNET = FWPS_BUILTIN_LAYERS.FWPS_LAYER_INGRESS_VSWITCH_ETHERNET
 
 #: Layers from whose classifyFn a TCP transport injection must not be issued inline (R10).
 TCP_LOCKED_LAYERS = frozenset(
@@ -564,20 +568,32 @@ class Paths:
 
     def settle(self, pkt: Pkt) -> None:
         """End of a path. An absorbed NBL stays where the absorbing classify saw it (a callout
-        may hold a reference and clone it later, R4/R5); with ``stack.absorbed_offset_drift`` the
-        stack moves an absorbed inbound NBL back by transportHeaderSize at the transport, ALE
-        recv-accept and datagram layers, the drift TLInspect / WFPSampler guard against (B4,
-        S-08; [emu], unconfirmed when Windows does it). Any other NBL is put back where the
+        may hold a reference and clone it later, R4/R5); with ``stack.absorbed_offset_drift``
+        True the stack moves an absorbed inbound NBL back by transportHeaderSize at the
+        transport, ALE recv-accept and datagram layers, the drift TLInspect / WFPSampler guard
+        against (B4, S-08; [emu], unconfirmed when Windows does it); with ``"recv-accept"`` only
+        at ALE_AUTH_RECV_ACCEPT for non-TCP, non-ICMP, non-raw packets (WFPSampler's rule, S-32). Any other NBL is put back where the
         path started."""
         if pkt.absorbed_layer is None or pkt.nbl is None or not pkt.nbl.alive:
             self.restore(pkt)
             return
-        if (
-            self.stack.absorbed_offset_drift
-            and pkt.absorbed_ths
-            and layer_base(pkt.absorbed_layer) in DRIFT_LAYERS
-        ):
-            self.move(pkt, -pkt.absorbed_ths)
+        mode = self.stack.absorbed_offset_drift
+        if not mode or not pkt.absorbed_ths:
+            return
+        base = layer_base(pkt.absorbed_layer)
+        if mode == "recv-accept":
+            # WFPSampler's reading (samples.md §4.3): only at ALE_AUTH_RECV_ACCEPT, only for
+            # packets that are not TCP, not ICMP and not for a raw endpoint
+            proto = pkt.ip.protocol if pkt.ip is not None else 0
+            if (
+                base != "ALE_AUTH_RECV_ACCEPT"
+                or proto in (IP.IPPROTO_TCP, IP.IPPROTO_ICMP, IP.IPPROTO_ICMPV6)
+                or pkt.flags & FWP_CONDITION_FLAG_IS_RAW_ENDPOINT
+            ):
+                return
+        elif base not in DRIFT_LAYERS:
+            return
+        self.move(pkt, -pkt.absorbed_ths)
 
     # -- values common to a packet --
 
@@ -694,6 +710,51 @@ class Paths:
         )
         self.receive_ip(pkt)
 
+    def vswitch_ingress(
+        self, pkt: Pkt, l2_flags: int, vswitch_id: bytes, source_port_id: int, nic_index: int
+    ) -> None:
+        """INGRESS_VSWITCH_ETHERNET (see :meth:`wfpsim.Stack.vswitch_receive`, [emu])."""
+        stack = self.stack
+        nb = pkt.nbl.FirstNetBuffer
+        try:
+            eth = IP.parse_ethernet(_head(nb, 18))
+        except MalformedPacketError as e:
+            raise Dropped("dropped", S.STATUS_INVALID_PARAMETER, str(e)) from None
+
+        def dl_type(mac: bytes) -> int:
+            return 2 if mac == b"\xff" * 6 else (1 if mac[0] & 1 else 0)
+
+        def values() -> dict[str, FWP_VALUE0]:
+            return {
+                "MAC_SOURCE_ADDRESS": FWP_VALUE0.bytes6(eth.src),
+                "MAC_SOURCE_ADDRESS_TYPE": FWP_VALUE0.u8(dl_type(eth.src)),
+                "MAC_DESTINATION_ADDRESS": FWP_VALUE0.bytes6(eth.dst),
+                "MAC_DESTINATION_ADDRESS_TYPE": FWP_VALUE0.u8(dl_type(eth.dst)),
+                "ETHER_TYPE": FWP_VALUE0.u16(eth.ethertype),
+                "VLAN_ID": FWP_VALUE0.u16(eth.vlan_id),
+                "VSWITCH_ID": FWP_VALUE0.blob(vswitch_id),
+                "VSWITCH_SOURCE_INTERFACE_ID": FWP_VALUE0.u32(source_port_id),
+                "L2_FLAGS": FWP_VALUE0.u32(l2_flags),
+                "COMPARTMENT_ID": FWP_VALUE0.u32(0),
+            }
+
+        def meta() -> FWPS_INCOMING_METADATA_VALUES0:
+            m = FWPS_INCOMING_METADATA_VALUES0()
+            m.l2Flags = l2_flags
+            m.vSwitchSourcePortId = source_port_id
+            m.vSwitchSourceNicIndex = nic_index
+            m.currentL2MetadataValues = (
+                FWPS_L2_METADATA_FIELD_VSWITCH_SOURCE_PORT_ID
+                | FWPS_L2_METADATA_FIELD_VSWITCH_SOURCE_NIC_INDEX
+            )
+            return m
+
+        self.check(pkt, INGRESS_VSWITCH_ETHERNET, values, meta)
+        stack._record(
+            Delivered(None, nb.tobytes(), 0, 0, 0, "vswitch", stack.now, layers=tuple(pkt.layers))
+        )
+        pkt.outcome = "delivered"
+
     def mac_values(self, pkt: Pkt, eth: IP.EthernetInfo, direction: int) -> dict[str, FWP_VALUE0]:
         iface = pkt.interface
         assert iface is not None
@@ -766,6 +827,13 @@ class Paths:
                 self._forward(pkt)
             return
         if local:
+            owner = stack._interface_with(ip.dst, pkt.compartment_id)
+            if stack.forwarding and owner is not None and owner is not iface:
+                # weak-host receive [emu]: the packet is forwarded inside the host to the
+                # interface that owns the address, through IPFORWARD with IS_INBOUND_PASS_THRU
+                self._ipforward(
+                    pkt, iface, owner, pkt.flags | FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU
+                )
             self._local_in(pkt)
         else:
             self._forward(pkt)
@@ -1232,10 +1300,25 @@ class Paths:
             raise Dropped("dropped", S.STATUS_NETWORK_UNREACHABLE, "no route")
         out_if, _ = route
         flags = pkt.flags | (FWP_CONDITION_FLAG_IS_FRAGMENT if ip.is_fragment else 0)
-        self._ipforward(pkt, arrival, out_if, flags)
         if ip.is_fragment and stack.forward_fragment_grouping:
-            self._forward_group(pkt, arrival, out_if)
+            # each fragment is indicated alone, then (once the group is complete) inside the
+            # group (layers.md §11); a fragment a callout took at its own indication is not
+            # forwarded by the stack, but still belongs to the group indication [emu]
+            entry = [pkt.raw_ip, False]
+            stack.forward_groups.setdefault(stack.reassembler.key_of(ip), []).append(entry)
+            stopped: Dropped | None = None
+            try:
+                self._ipforward(pkt, arrival, out_if, flags)
+                entry[1] = True
+            except Dropped as d:
+                stopped = d
+            complete = self._forward_group(pkt, arrival, out_if)
+            if stopped is not None:
+                raise stopped
+            if not complete:
+                raise Dropped("queued", S.STATUS_SUCCESS, "fragment held for its group")
             return
+        self._ipforward(pkt, arrival, out_if, flags)
         self.forward_emit(pkt, out_if, pkt.raw_ip)
 
     def _ipforward(
@@ -1272,24 +1355,23 @@ class Paths:
 
         self.check(pkt, layer, values, meta, data)
 
-    def _forward_group(self, pkt: Pkt, arrival: Interface | None, out_if: Interface) -> None:
-        """Fragment grouping on: hold fragments until the group is complete, then indicate the
-        group as an NBL chain with IS_FRAGMENT_GROUP (layers.md §11) and forward them all."""
+    def _forward_group(self, pkt: Pkt, arrival: Interface | None, out_if: Interface) -> bool:
+        """Fragment grouping on: once every fragment of the group arrived, indicate the group
+        as an NBL chain with IS_FRAGMENT_GROUP (layers.md §11) and forward the fragments that
+        passed their own indication. Returns False while the group is incomplete."""
         stack = self.stack
         ip = pkt.ip
         assert ip is not None
-        data = pkt.raw_ip
         key = stack.reassembler.key_of(ip)
-        group = stack.forward_groups.setdefault(key, [])
-        group.append(data)
+        group = stack.forward_groups.get(key, [])
         from wfpsim.stack.fragments import reassemble_group
 
         try:
-            reassemble_group(group)
+            reassemble_group([data for data, _ in group])
         except Exception:  # noqa: BLE001 - not complete yet
-            raise Dropped("queued", S.STATUS_SUCCESS, "fragment held for its group") from None
+            return False
         del stack.forward_groups[key]
-        chain = [stack._new_nbl(p) for p in group]
+        chain = [stack._new_nbl(data) for data, _ in group]
         for a, b in zip(chain, chain[1:], strict=False):
             a.Next = b
         try:
@@ -1302,17 +1384,21 @@ class Paths:
                 rec=pkt.rec,
                 ip=ip,
             )
-            self._ipforward(
-                group_pkt, arrival, out_if, pkt.flags | FWP_CONDITION_FLAG_IS_FRAGMENT_GROUP
-            )
-            pkt.layers.extend(group_pkt.layers)
-            for p in group:
-                self.forward_emit(pkt, out_if, p)
+            try:
+                self._ipforward(
+                    group_pkt, arrival, out_if, pkt.flags | FWP_CONDITION_FLAG_IS_FRAGMENT_GROUP
+                )
+            finally:
+                pkt.layers.extend(group_pkt.layers)
+            for data, permitted in group:
+                if permitted:
+                    self.forward_emit(pkt, out_if, data)
         finally:
             for a in chain:
                 a.Next = None
             for a in chain:
                 stack._release(a)
+        return True
 
     def forward_emit(self, pkt: Pkt, out_if: Interface, data: bytes) -> None:
         """Forwarding: TTL/hop limit minus one, fragment if needed, out the interface."""

@@ -37,6 +37,7 @@ from wfpsim.constants import (
     AF_UNSPEC,
     FWP_CONDITION_FLAG_IS_REAUTHORIZE,
     FWP_DIRECTION_OUTBOUND,
+    FWPS_L2_INCOMING_FLAG_RECLASSIFY_MULTI_DESTINATION,
     FWPS_STREAM_FLAG_RECEIVE,
     FWPS_STREAM_FLAG_SEND,
     FWPS_STREAM_FLAG_SEND_DISCONNECT,
@@ -117,8 +118,9 @@ class Stack:
         self.l2_ready = True
         self.forwarding = forwarding
         self.forward_fragment_grouping = False
-        #: B4 / S-08: move absorbed inbound NBLs back by transportHeaderSize (see Paths.settle).
-        self.absorbed_offset_drift = False
+        #: B4 / S-08: move absorbed inbound NBLs back by transportHeaderSize (see Paths.settle):
+        #: False, True (transport / recv-accept / datagram layers) or "recv-accept" (S-32).
+        self.absorbed_offset_drift: bool | str = False
         self.send_icmp_errors = send_icmp_errors
         #: Bound on re-indications of one packet lineage (injection loop detection).
         self.max_reinjections = max_reinjections
@@ -142,7 +144,7 @@ class Stack:
         self.injections: deque[InjectionRecord] = deque(maxlen=100_000)
         self.loop_errors: list[Exception] = []
         self.icmp_errors_sent: list[tuple[int, int, str]] = []
-        self.forward_groups: dict[tuple, list[bytes]] = {}
+        self.forward_groups: dict[tuple, list[list]] = {}  # key -> [[fragment, permitted]]
         #: Set to a list to record every classify (:class:`wfpsim.stack.paths.Visit`).
         self.trace: list | None = None
         self._engine: Any = None
@@ -592,6 +594,37 @@ class Stack:
         return self._run_path(
             pkt, self.paths.receive_frame if link == "ethernet" else self.paths.receive_ip
         )
+
+    def vswitch_receive(
+        self,
+        frame: bytes | bytearray | memoryview,
+        *,
+        destinations: int = 1,
+        vswitch_id: bytes = b"wfpsim-vswitch",
+        source_port_id: int = 1,
+        source_nic_index: int = 0,
+    ) -> list[PathResult]:
+        """[emu] An Ethernet frame entering a Hyper-V extensible switch port (no ports, VMs or
+        forwarding table are modelled): it is indicated at INGRESS_VSWITCH_ETHERNET once per
+        destination port, each copy its own NBL (data at the Ethernet header); the copies after
+        the first carry ``FWPS_L2_INCOMING_FLAG_RECLASSIFY_MULTI_DESTINATION`` in ``l2Flags``
+        and the L2_FLAGS value (a multi-destination frame, injection.md §5 / B25). A permitted
+        copy is recorded in ``stack.delivered`` with destination ``"vswitch"``."""
+        self._poll()
+        data = bytes(frame)
+        results = []
+        for copy in range(max(1, destinations)):
+            nbl = self._new_nbl(data, backfill=0)
+            pkt = Pkt(nbl, AF_UNSPEC, INBOUND, None, compartment_id=0)
+            l2_flags = FWPS_L2_INCOMING_FLAG_RECLASSIFY_MULTI_DESTINATION if copy else 0
+
+            def step(pkt: Pkt, l2_flags: int = l2_flags) -> None:
+                self.paths.vswitch_ingress(
+                    pkt, l2_flags, bytes(vswitch_id), source_port_id, source_nic_index
+                )
+
+            results.append(self._run_path(pkt, step))
+        return results
 
     def _run_path(self, pkt: Pkt, step: Callable[[Pkt], None]) -> PathResult:
         try:

@@ -175,7 +175,9 @@ class DDProxyDriver:
             (self.original, DD_PROXY_FLOW_ORIGINAL),
             (self.new, DD_PROXY_FLOW_PROXY),
         ):
-            self._add_filter(fe_key, self.fe_layer, address, port, FWP_DIRECTION_OUTBOUND, flow_type)
+            self._add_filter(
+                fe_key, self.fe_layer, address, port, FWP_DIRECTION_OUTBOUND, flow_type
+            )
         # DATAGRAM_DATA: outbound to the original destination, inbound from the new one (step 5)
         self._add_filter(dd_key, self.dd_layer, *self.original, FWP_DIRECTION_OUTBOUND, 0)
         self._add_filter(dd_key, self.dd_layer, *self.new, FWP_DIRECTION_INBOUND, 0)
@@ -223,7 +225,14 @@ class DDProxyDriver:
     # ---- ALE_FLOW_ESTABLISHED (§2.2) -----------------------------------------------------
 
     def flow_established_classify(
-        self, inFixedValues, inMetaValues, layerData, classifyContext, filter, flowContext, classifyOut
+        self,
+        inFixedValues,
+        inMetaValues,
+        layerData,
+        classifyContext,
+        filter,
+        flowContext,
+        classifyOut,
     ) -> None:
         assert FWPS_IS_METADATA_FIELD_PRESENT(inMetaValues, FWPS_METADATA_FIELD_FLOW_HANDLE)
         flow_type = filter.context
@@ -259,7 +268,14 @@ class DDProxyDriver:
     # ---- DATAGRAM_DATA (§2.3) ------------------------------------------------------------
 
     def datagram_data_classify(
-        self, inFixedValues, inMetaValues, layerData, classifyContext, filter, flowContext, classifyOut
+        self,
+        inFixedValues,
+        inMetaValues,
+        layerData,
+        classifyContext,
+        filter,
+        flowContext,
+        classifyOut,
     ) -> None:
         if not classifyOut.rights & FWPS_RIGHT_ACTION_WRITE:  # R1
             return
@@ -429,7 +445,9 @@ class DDProxyDriver:
             FwpsFreeCloneNetBufferList0(clone, 0)
         return status
 
-    def inject_complete(self, context: PendedPacket, netBufferList: Any, dispatchLevel: bool) -> None:
+    def inject_complete(
+        self, context: PendedPacket, netBufferList: Any, dispatchLevel: bool
+    ) -> None:
         """DDProxyInjectComplete."""
         self.log.completions.append(int(netBufferList.Status))
         FwpsFreeCloneNetBufferList0(netBufferList, 0)
@@ -472,7 +490,9 @@ def demo() -> None:
     stack.send(app, b"question", ("192.0.2.50", 53))
     stack.run()
     out = stack.wire[-1].data
-    print("on the wire to", ".".join(map(str, out[16:20])), "port", int.from_bytes(out[22:24], "big"))
+    print(
+        "on the wire to", ".".join(map(str, out[16:20])), "port", int.from_bytes(out[22:24], "big")
+    )
     reply = wfpsim.stack.ip.udp_datagram(out[16:20], out[12:16], 5353, 40000, b"answer")
     stack.receive(1, wfpsim.stack.ip.ip_header(out[16:20], out[12:16], 17, len(reply)) + reply)
     stack.run()

@@ -159,7 +159,9 @@ class InspectDriver:
             assert status == STATUS_SUCCESS, status
             self.callout_ids.append(callout_id)
             FwpmCalloutAdd0(self.engine_handle, FWPM_CALLOUT0(key, applicableLayer=layer))
-            remote_field = FIELD_ENUMS[f"{base}_{sfx}"][f"FWPS_FIELD_{base}_{sfx}_IP_REMOTE_ADDRESS"]
+            remote_field = FIELD_ENUMS[f"{base}_{sfx}"][
+                f"FWPS_FIELD_{base}_{sfx}_IP_REMOTE_ADDRESS"
+            ]
             status, _ = FwpmFilterAdd0(
                 self.engine_handle,
                 FWPM_FILTER0(
@@ -215,9 +217,7 @@ class InspectDriver:
         elif direction == FWP_DIRECTION_INBOUND:
             rec.interfaceIndex = incoming(inFixedValues, "INTERFACE_INDEX").uint32
             rec.subInterfaceIndex = incoming(inFixedValues, "SUB_INTERFACE_INDEX").uint32
-            assert FWPS_IS_METADATA_FIELD_PRESENT(
-                inMetaValues, FWPS_METADATA_FIELD_IP_HEADER_SIZE
-            )
+            assert FWPS_IS_METADATA_FIELD_PRESENT(inMetaValues, FWPS_METADATA_FIELD_IP_HEADER_SIZE)
             rec.ipHeaderSize = inMetaValues.ipHeaderSize
             rec.transportHeaderSize = inMetaValues.transportHeaderSize
             if layerData is not None:
@@ -299,7 +299,8 @@ class InspectDriver:
                 return self._note(inFixedValues, state, "permit-ale-required")
             _, info = FwpsGetPacketListSecurityInformation0(
                 layerData,
-                FWPS_PACKET_LIST_INFORMATION_QUERY_IPSEC | FWPS_PACKET_LIST_INFORMATION_QUERY_INBOUND,
+                FWPS_PACKET_LIST_INFORMATION_QUERY_IPSEC
+                | FWPS_PACKET_LIST_INFORMATION_QUERY_INBOUND,
             )
             ipsec = info.ipsecInformation.inbound
             if ipsec.isTunnelMode and not ipsec.isDeTunneled:
@@ -608,7 +609,9 @@ class InspectDriver:
             FwpsFreeCloneNetBufferList0(clone, 0)  # 8.
         return status
 
-    def inject_complete(self, context: PendedPacket, netBufferList: Any, dispatchLevel: bool) -> None:
+    def inject_complete(
+        self, context: PendedPacket, netBufferList: Any, dispatchLevel: bool
+    ) -> None:
         """TLInspectInjectComplete (§1.9): nbl->Status is not examined by the sample; we log it."""
         self.log.completions.append(int(netBufferList.Status))
         FwpsFreeCloneNetBufferList0(netBufferList, 0)

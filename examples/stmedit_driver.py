@@ -186,7 +186,8 @@ class StmEditDriver:
                 (SUBLAYER_OOB, 0x40) if edit_set == "oob" else (SUBLAYER_INLINE, 0x20)
             )
             FwpmSubLayerAdd0(
-                h, FWPM_SUBLAYER0(sublayer, FWPM_DISPLAY_DATA0(f"stmedit {edit_set}"), weight=weight)
+                h,
+                FWPM_SUBLAYER0(sublayer, FWPM_DISPLAY_DATA0(f"stmedit {edit_set}"), weight=weight),
             )
             for sfx in ("V4", "V6"):
                 fe_layer = FWPS_BUILTIN_LAYERS[f"FWPS_LAYER_ALE_FLOW_ESTABLISHED_{sfx}"]
@@ -258,7 +259,14 @@ class StmEditDriver:
     # ---- flow contexts (§3.2, §3.5) ------------------------------------------------------
 
     def flow_established_classify(
-        self, inFixedValues, inMetaValues, layerData, classifyContext, filter, flowContext, classifyOut
+        self,
+        inFixedValues,
+        inMetaValues,
+        layerData,
+        classifyContext,
+        filter,
+        flowContext,
+        classifyOut,
     ) -> None:
         classifyOut.actionType = FWP_ACTION_CONTINUE  # an inspection callout
         if self.unloading:
@@ -285,7 +293,14 @@ class StmEditDriver:
         ctx.refCount -= 1
 
     def stream_classify(
-        self, inFixedValues, inMetaValues, layerData, classifyContext, filter, flowContext, classifyOut
+        self,
+        inFixedValues,
+        inMetaValues,
+        layerData,
+        classifyContext,
+        filter,
+        flowContext,
+        classifyOut,
     ) -> None:
         """StreamEditCommonStreamClassify: dispatch to the flow's editing mode."""
         ctx: StreamFlowContext = flowContext
@@ -518,7 +533,9 @@ class StmEditDriver:
                 self._queue_scratch(ctx)  # 3. buffered bytes first
                 status = self._flush_outgoing(ctx)
                 if status == STATUS_SUCCESS:  # 5. then the cloned FIN itself
-                    status = self._inject_entry(ctx, OutgoingEntry(task.chain, 0, task.flags, clone=True))
+                    status = self._inject_entry(
+                        ctx, OutgoingEntry(task.chain, 0, task.flags, clone=True)
+                    )
                 if status != STATUS_SUCCESS:
                     FwpsDiscardClonedStreamData0(task.chain, 0, False)
                     self._error(ctx)

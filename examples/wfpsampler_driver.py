@@ -251,12 +251,16 @@ class WfpSamplerDriver:
         elif base == "IPFORWARD":
             direction = FWP_DIRECTION_OUTBOUND
         else:
-            direction = FWP_DIRECTION_INBOUND if base.startswith("INBOUND") else FWP_DIRECTION_OUTBOUND
+            direction = (
+                FWP_DIRECTION_INBOUND if base.startswith("INBOUND") else FWP_DIRECTION_OUTBOUND
+            )
         if base in ("INBOUND_IPPACKET", "OUTBOUND_IPPACKET"):
             kind = FWPS_INJECTION_TYPE_NETWORK
         elif base == "IPFORWARD":
             flags = incoming(values, "FLAGS").uint32
-            if flags & (FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU | FWP_CONDITION_FLAG_IS_OUTBOUND_PASS_THRU):
+            if flags & (
+                FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU | FWP_CONDITION_FLAG_IS_OUTBOUND_PASS_THRU
+            ):
                 kind = FWPS_INJECTION_TYPE_NETWORK
                 if flags & FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU:
                     direction = FWP_DIRECTION_INBOUND
@@ -282,7 +286,14 @@ class WfpSamplerDriver:
         self.log.classifies.append((layer_name(values.layerId), state, what))
 
     def classify(
-        self, inFixedValues, inMetaValues, layerData, classifyContext, filter, flowContext, classifyOut
+        self,
+        inFixedValues,
+        inMetaValues,
+        layerData,
+        classifyContext,
+        filter,
+        flowContext,
+        classifyOut,
     ) -> None:
         if not classifyOut.rights & FWPS_RIGHT_ACTION_WRITE:  # 1.
             return
@@ -474,7 +485,8 @@ class WfpSamplerDriver:
         if d.addressFamily == AF_INET or d.addressFamily == AF_INET6:
             _, info = FwpsGetPacketListSecurityInformation0(
                 c.nbl,
-                FWPS_PACKET_LIST_INFORMATION_QUERY_IPSEC | FWPS_PACKET_LIST_INFORMATION_QUERY_INBOUND,
+                FWPS_PACKET_LIST_INFORMATION_QUERY_IPSEC
+                | FWPS_PACKET_LIST_INFORMATION_QUERY_INBOUND,
             )
             ipsec = info.ipsecInformation.inbound
             if ipsec.isTunnelMode and not ipsec.isDeTunneled:
@@ -643,7 +655,10 @@ class WfpSamplerDriver:
     def _modify_ports(self, clone: Any, offset: int) -> None:
         mod = self.modification
         flags = mod.get("flags", 0)
-        if self.scenario != "basic_packet_modification" or not flags & PCPMDF_MODIFY_TRANSPORT_HEADER:
+        if (
+            self.scenario != "basic_packet_modification"
+            or not flags & PCPMDF_MODIFY_TRANSPORT_HEADER
+        ):
             return
         nb = NET_BUFFER_LIST_FIRST_NB(clone)
         ports = NdisGetDataBuffer(nb, offset + 4, None, 1, 0)
@@ -672,7 +687,14 @@ class WfpSamplerDriver:
     # ---- §4.5 basic stream injection -----------------------------------------------------
 
     def classify_stream(
-        self, inFixedValues, inMetaValues, layerData, classifyContext, filter, flowContext, classifyOut
+        self,
+        inFixedValues,
+        inMetaValues,
+        layerData,
+        classifyContext,
+        filter,
+        flowContext,
+        classifyOut,
     ) -> None:
         """No write-right check and no injection-state check (the engine never re-indicates a
         callout's own stream injections to it)."""
@@ -722,7 +744,9 @@ class WfpSamplerDriver:
     ) -> None:
         if not flags & (FWPS_STREAM_FLAG_RECEIVE | FWPS_STREAM_FLAG_SEND):  # B17
             flags |= (
-                FWPS_STREAM_FLAG_RECEIVE if direction == FWP_DIRECTION_INBOUND else FWPS_STREAM_FLAG_SEND
+                FWPS_STREAM_FLAG_RECEIVE
+                if direction == FWP_DIRECTION_INBOUND
+                else FWPS_STREAM_FLAG_SEND
             )
         count = 0
         nbl = chain
@@ -733,13 +757,25 @@ class WfpSamplerDriver:
         af = AF_INET if layer == FWPS_LAYER_STREAM_V4 else AF_INET6
         handle = self.handle(af, direction, FWPS_INJECTION_TYPE_STREAM)
         status = FwpsStreamInjectAsync0(
-            handle, None, 0, flow, callout_id, layer, flags, chain, length, self.complete_stream, data
+            handle,
+            None,
+            0,
+            flow,
+            callout_id,
+            layer,
+            flags,
+            chain,
+            length,
+            self.complete_stream,
+            data,
         )
         self.log.injections.append(("FwpsStreamInjectAsync0", int(status), None))
         if status != STATUS_SUCCESS:
             FwpsDiscardClonedStreamData0(chain, 0, False)
 
-    def complete_stream(self, context: CompletionData, netBufferList: Any, dispatchLevel: bool) -> None:
+    def complete_stream(
+        self, context: CompletionData, netBufferList: Any, dispatchLevel: bool
+    ) -> None:
         self.log.completions.append(int(netBufferList.Status))
         FwpsFreeCloneNetBufferList0(netBufferList, 0)
         context.refCount -= 1

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 from ddproxy_driver import DD_PROXY_FLOW_ORIGINAL, DD_PROXY_FLOW_PROXY, DDProxyDriver
-from scenariokit import FAMILIES, assert_quiet, checksum_ok, host, ip_packets, names, transport_of, udp
+from scenariokit import (
+    FAMILIES,
+    assert_quiet,
+    checksum_ok,
+    host,
+    ip_packets,
+    names,
+    transport_of,
+    udp,
+)
 
 from wfpsim import wdk
 from wfpsim.constants import (

@@ -217,7 +217,9 @@ def test_s06_inbound_ipsec_udp_is_rebuilt_before_receive_injection(no_leaks, fam
     app = stack.open_endpoint(af, IPPROTO_UDP, local, 53)
     for seq, payload in enumerate([b"first", b"second"], 1):
         segment = IP.udp_datagram(IP.addr_bytes(peer), IP.addr_bytes(local), 7000, 53, payload)
-        stack.receive(1, esp_packet(IP.addr_bytes(peer), IP.addr_bytes(local), 17, segment, seq=seq))
+        stack.receive(
+            1, esp_packet(IP.addr_bytes(peer), IP.addr_bytes(local), 17, segment, seq=seq)
+        )
         stack.run()
     assert [d.data for d in app.received] == [b"first", b"second"]
     injected = [d for d in stack.delivered if d.function == "FwpsInjectTransportReceiveAsync0"]

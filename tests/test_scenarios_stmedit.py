@@ -17,7 +17,6 @@ from wfpsim.constants import (
     FWPS_LAYER_STREAM_V6,
     FWPS_STREAM_FLAG_RECEIVE,
     FWPS_STREAM_FLAG_RECEIVE_DISCONNECT,
-    FWPS_STREAM_FLAG_SEND,
     FWPS_STREAM_FLAG_SEND_DISCONNECT,
 )
 from wfpsim.stack import ip as IP
@@ -313,15 +312,15 @@ def test_s23_stream_injection_validation(no_leaks):
     h = driver.injection_handle
     nbl = wfpsim.NetBufferList.from_bytes(b"x")
 
-    def inject(callout_id=ctx.calloutId, layer=FWPS_LAYER_STREAM_V4, flags=R, fn=object()):
-        done = (lambda c, n, d: None) if fn is not None else None
+    def inject(callout_id=ctx.calloutId, layer=FWPS_LAYER_STREAM_V4, flags=R, completion=True):
+        done = (lambda c, n, d: None) if completion else None
         return wdk.FwpsStreamInjectAsync0(
             h, None, 0, ctx.flowHandle, callout_id, layer, flags, nbl, 1, done, None
         )
 
     assert inject(flags=FWPS_STREAM_FLAG_SEND_DISCONNECT) == S.STATUS_FWP_INVALID_PARAMETER
     assert inject(flags=FWPS_STREAM_FLAG_RECEIVE_DISCONNECT) == S.STATUS_FWP_INVALID_PARAMETER
-    assert inject(fn=None) == S.STATUS_FWP_NULL_POINTER
+    assert inject(completion=False) == S.STATUS_FWP_NULL_POINTER
     fe_id = next(k for k, v in driver.fe_to_stream.items() if v == ctx.calloutId)
     assert inject(callout_id=fe_id) == S.STATUS_FWP_INVALID_PARAMETER  # not at STREAM
     assert inject(callout_id=999) == S.STATUS_FWP_INVALID_PARAMETER  # not registered

@@ -6,8 +6,18 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from scenariokit import FAMILIES, MAC_PEER, assert_quiet, checksum_ok, host, ip_packets, names
-from scenariokit import tcp, transport_of, udp
+from scenariokit import (
+    FAMILIES,
+    MAC_PEER,
+    assert_quiet,
+    checksum_ok,
+    host,
+    ip_packets,
+    names,
+    tcp,
+    transport_of,
+    udp,
+)
 from wfpsampler_driver import (
     PCPMDF_MODIFY_IP_HEADER,
     PCPMDF_MODIFY_TRANSPORT_HEADER,
@@ -326,7 +336,10 @@ def test_basic_packet_modification_network_layers(no_leaks, fam):
         [L(f"OUTBOUND_IPPACKET_{sfx(fam)}")],
         conditions=peer_is(fam),
         perform_inline=True,
-        modification={"flags": PCPMDF_MODIFY_IP_HEADER | 0x02, "ip_destination": IP.addr_bytes(other)},
+        modification={
+            "flags": PCPMDF_MODIFY_IP_HEADER | 0x02,
+            "ip_destination": IP.addr_bytes(other),
+        },
         name="out",
     ).register(stack)
     inbound = WfpSamplerDriver(
@@ -361,7 +374,10 @@ def test_basic_packet_modification_outbound_transport(no_leaks):
         "basic_packet_modification",
         [L("OUTBOUND_TRANSPORT_V4")],
         conditions=peer_is("v4"),
-        modification={"flags": PCPMDF_MODIFY_IP_HEADER | 0x02, "ip_destination": IP.addr_bytes(other)},
+        modification={
+            "flags": PCPMDF_MODIFY_IP_HEADER | 0x02,
+            "ip_destination": IP.addr_bytes(other),
+        },
     ).register(stack)
     app = stack.open_endpoint(af, IPPROTO_UDP, local, 5000)
     stack.send(app, b"moved", (peer, 53))

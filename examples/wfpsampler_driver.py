@@ -73,6 +73,14 @@ def address_bytes(value: Any) -> bytes:
     return bytes(value.byteArray16)
 
 
+def chain_length(nbl: Any) -> int:
+    count = 0
+    while nbl is not None:
+        count += 1
+        nbl = NET_BUFFER_LIST_NEXT_NBL(nbl)
+    return count
+
+
 INBOUND_TRANSPORTISH = {
     "INBOUND_TRANSPORT",
     "INBOUND_ICMP_ERROR",
@@ -581,7 +589,7 @@ class WfpSamplerDriver:
         status, clone = self._clone_at(c, retreat)
         if status != STATUS_SUCCESS:
             return status
-        c.refCount = len(clone.chain()) if hasattr(clone, "chain") else 1  # per NBL (B15)
+        c.refCount = chain_length(clone)  # one completion per NBL of the chain (B15)
         args = (
             d.handle,
             d.injectionContext,
@@ -609,7 +617,7 @@ class WfpSamplerDriver:
         status, clone = self._clone_at(c, 0)
         if status != STATUS_SUCCESS:
             return status
-        c.refCount = len(clone.chain()) if hasattr(clone, "chain") else 1
+        c.refCount = chain_length(clone)
         status = FwpsInjectvSwitchEthernetIngressAsync0(
             d.handle,
             d.injectionContext,
@@ -748,12 +756,7 @@ class WfpSamplerDriver:
                 if direction == FWP_DIRECTION_INBOUND
                 else FWPS_STREAM_FLAG_SEND
             )
-        count = 0
-        nbl = chain
-        while nbl is not None:
-            count += 1
-            nbl = NET_BUFFER_LIST_NEXT_NBL(nbl)
-        data = CompletionData(None, None, None, None, refCount=count)
+        data = CompletionData(None, None, None, None, refCount=chain_length(chain))
         af = AF_INET if layer == FWPS_LAYER_STREAM_V4 else AF_INET6
         handle = self.handle(af, direction, FWPS_INJECTION_TYPE_STREAM)
         status = FwpsStreamInjectAsync0(

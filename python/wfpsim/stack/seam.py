@@ -5,8 +5,9 @@ filter engine (``wfpsim.filtering``, built separately) what to do. This module i
 contract between the two; neither side imports the other's internals.
 
 Required: an object implementing :class:`FilterEngine` — ``classify`` and ``stream_classify``.
-Until a real engine is attached (``Stack(filter_engine=...)`` or ``stack.filter_engine = ...``)
-the stack uses :class:`PermitAllEngine`.
+A new ``Stack()`` creates its own :class:`wfpsim.filtering.FilterEngine` (the default stack uses
+``wfpsim.filtering.default_engine()``); ``Stack(filter_engine=...)`` or ``stack.filter_engine =
+...`` attaches another implementation, e.g. :class:`PermitAllEngine` (no callouts at all).
 
 Optional hooks the stack calls when the engine has them (looked up with ``getattr``):
 

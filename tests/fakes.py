@@ -18,7 +18,7 @@ from wfpsim.constants import (
 from wfpsim.fwps_types import FWPS_CLASSIFY_OUT0
 from wfpsim.stack import ip as IP
 from wfpsim.stack.paths import _field_map
-from wfpsim.stack.seam import StreamVerdict
+from wfpsim.stack.seam import PermitAllEngine, StreamVerdict
 
 MAC_A = bytes.fromhex("02000000000a")
 MAC_B = bytes.fromhex("02000000000b")
@@ -229,7 +229,10 @@ def host(
     mtu: int = 1500,
     engine: Any = None,
 ) -> wfpsim.Stack:
-    """A stack with interface 1: 192.0.2.1/24 and 2001:db8::1/64."""
+    """A stack with interface 1: 192.0.2.1/24 and 2001:db8::1/64. Without `engine` the stack
+    tests use the seam's PermitAllEngine (no callouts: any calloutId is accepted)."""
+    if engine is None:
+        engine = PermitAllEngine()
     stack = wfpsim.Stack(filter_engine=engine, **(stack_kwargs or {}))
     stack.add_interface(index=1, addresses=["192.0.2.1/24", "2001:db8::1/64"], mtu=mtu, mac=mac)
     return stack

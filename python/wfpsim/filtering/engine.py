@@ -31,7 +31,7 @@ Contract of :meth:`FilterEngine.classify`::
   ``engine.pends.is_pended(handle)`` tells whether the classify was pended.
 
 Optional hooks of the stack seam (``wfpsim.stack.seam``) are implemented: ``attach`` /
-``detach``, ``current_callout``, ``knows_callout`` and ``flow_deleted``.
+``detach``, ``current_callout``, ``knows_callout``, ``needs_classify`` and ``flow_deleted``.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ from wfpsim.constants import (
     FWPS_METADATA_FIELD_COMPLETION_HANDLE,
     FWPS_METADATA_FIELD_FLOW_HANDLE,
     FWPS_RIGHT_ACTION_WRITE,
+    FWPS_STREAM_FLAG_RECEIVE,
+    FWPS_STREAM_FLAG_RECEIVE_ABORT,
+    FWPS_STREAM_FLAG_RECEIVE_DISCONNECT,
+    FWPS_STREAM_FLAG_SEND,
+    FWPS_STREAM_FLAG_SEND_ABORT,
+    FWPS_STREAM_FLAG_SEND_DISCONNECT,
 )
 from wfpsim.constants.layers import FIELDS_BY_LAYER
 from wfpsim.errors import InvalidParameterError, InvalidStateError, WfpError
@@ -77,6 +83,14 @@ from wfpsim.fwps_types import (
     FWPS_INCOMING_VALUES0,
 )
 from wfpsim.status import NT_SUCCESS, NTSTATUS
+
+_TERMINAL_STREAM_FLAGS = (
+    FWPS_STREAM_FLAG_RECEIVE_DISCONNECT
+    | FWPS_STREAM_FLAG_SEND_DISCONNECT
+    | FWPS_STREAM_FLAG_RECEIVE_ABORT
+    | FWPS_STREAM_FLAG_SEND_ABORT
+)
+_DIRECTION_BITS = FWPS_STREAM_FLAG_RECEIVE | FWPS_STREAM_FLAG_SEND
 
 _current: contextvars.ContextVar[FilterEngine | None] = contextvars.ContextVar(
     "wfpsim_filter_engine", default=None
@@ -629,6 +643,11 @@ class FilterEngine:
         ``allow_connection``, plus the details of :mod:`wfpsim.filtering.stream`)."""
         if exclude_callout_id is None and getattr(segment, "injected", False):
             exclude_callout_id = getattr(segment, "callout_id", None)
+        if not self.table.plan(layer_id) and not self.stream.knows_flow(flow_handle):
+            # no stream filter and no stream state: every byte passes as indicated
+            if segment.data or segment.flags & _TERMINAL_STREAM_FLAGS:
+                deliver(segment.data, segment.flags)
+            return StreamVerdict(flow_handle, layer_id, segment.flags & _DIRECTION_BITS)
         return self.stream.indicate_bytes(
             layer_id,
             inFixedValues,
@@ -735,6 +754,11 @@ class FilterEngine:
             abort = getattr(stack, "abort_flow", None)
             if abort is not None:
                 abort(flow_handle)
+
+    def needs_classify(self, layer_id: int) -> bool:
+        """False when no filter exists at `layer_id`: the stack then skips building the incoming
+        values and metadata (the result is the same: NONE, i.e. permit)."""
+        return bool(self.table.plan(layer_id))
 
     def current_callout(self) -> str | None:
         """Describes the callout whose classifyFn is running now (innermost), for the stack's

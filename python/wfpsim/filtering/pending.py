@@ -103,6 +103,9 @@ class PendTable:
             return NTSTATUS.STATUS_FWP_CANNOT_PEND, None
         op = PendedOperation(handle, layer_id)
         self._pended.add(id(handle))
+        mark = getattr(handle, "pend", None)
+        if callable(mark):
+            mark()  # the stack's AleCompletionHandle: the flow now waits for the completion
         self.outstanding.append(op)
         return NTSTATUS.STATUS_SUCCESS, op
 

@@ -1246,7 +1246,14 @@ class StreamLayer:
         return None
 
     def emit(self, verdict: StreamVerdict) -> None:
-        """Hands a verdict produced outside stream_classify to the stack."""
+        """Hands a verdict produced outside stream_classify to the stack that owns the flow
+        (its optional ``stream_verdict(verdict)`` hook: e.g. the direction is no longer
+        deferred), else to ``engine.stream_sink``, else keeps it in ``pending_verdicts``."""
+        for stack in self.engine.stacks_for_flow(verdict.flow_handle)[:1]:
+            hook = getattr(stack, "stream_verdict", None)
+            if hook is not None and _owns(stack, verdict.flow_handle):
+                hook(verdict)
+                return
         sink = getattr(self.engine, "stream_sink", None)
         if sink is not None:
             sink(verdict)
@@ -1275,6 +1282,12 @@ class StreamLayer:
         for fh in {k[0] for k in self.flows}:
             self.end_flow(fh)
         self.reap()
+
+
+def _owns(stack: Any, flow_handle: int) -> bool:
+    from wfpsim.filtering.engine import _stack_owns
+
+    return _stack_owns(stack, flow_handle)
 
 
 __all__ = [

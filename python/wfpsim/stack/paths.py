@@ -33,6 +33,7 @@ straight out (``forward_out``, never classified), MAC injections at the MAC laye
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import struct
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from wfpsim.constants import (
     FWP_CONDITION_FLAG_IS_FRAGMENT,
     FWP_CONDITION_FLAG_IS_FRAGMENT_GROUP,
     FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU,
+    FWP_CONDITION_FLAG_IS_IPSEC_SECURED,
     FWP_CONDITION_FLAG_IS_LOOPBACK,
     FWP_CONDITION_FLAG_IS_OUTBOUND_PASS_THRU,
     FWP_CONDITION_FLAG_IS_RAW_ENDPOINT,
@@ -57,6 +59,8 @@ from wfpsim.constants import (
     FWPS_BUILTIN_LAYERS,
     FWPS_CLASSIFY_OUT_FLAG_ABSORB,
     FWPS_L2_METADATA_FIELD_ETHERNET_MAC_HEADER_SIZE,
+    FWPS_L2_METADATA_FIELD_VSWITCH_SOURCE_NIC_INDEX,
+    FWPS_L2_METADATA_FIELD_VSWITCH_SOURCE_PORT_ID,
     FWPS_METADATA_FIELD_ALE_CLASSIFY_REQUIRED,
     FWPS_METADATA_FIELD_COMPARTMENT_ID,
     FWPS_METADATA_FIELD_COMPLETION_HANDLE,
@@ -97,6 +101,7 @@ from wfpsim.fwps_types import (
     FWPS_INCOMING_VALUES0,
 )
 from wfpsim.stack import ip as IP
+from wfpsim.stack import ipsec
 from wfpsim.stack.host import (
     IF_TYPE_SOFTWARE_LOOPBACK,
     DatagramFlow,
@@ -108,6 +113,7 @@ from wfpsim.stack.host import (
     NlatUnspecified,
     TcpFlow,
 )
+from wfpsim.stack.records import Delivered
 from wfpsim.stack.seam import AleCompletionHandle, StreamSegment, StreamVerdict
 from wfpsim.status import NTSTATUS
 
@@ -145,6 +151,7 @@ INBOUND_MAC_ETHERNET = FWPS_BUILTIN_LAYERS.FWPS_LAYER_INBOUND_MAC_FRAME_ETHERNET
 OUTBOUND_MAC_ETHERNET = FWPS_BUILTIN_LAYERS.FWPS_LAYER_OUTBOUND_MAC_FRAME_ETHERNET
 INBOUND_MAC_NATIVE = FWPS_BUILTIN_LAYERS.FWPS_LAYER_INBOUND_MAC_FRAME_NATIVE
 OUTBOUND_MAC_NATIVE = FWPS_BUILTIN_LAYERS.FWPS_LAYER_OUTBOUND_MAC_FRAME_NATIVE
+INGRESS_VSWITCH_ETHERNET = FWPS_BUILTIN_LAYERS.FWPS_LAYER_INGRESS_VSWITCH_ETHERNET
 
 #: Layers from whose classifyFn a TCP transport injection must not be issued inline (R10).
 TCP_LOCKED_LAYERS = frozenset(
@@ -378,6 +385,8 @@ class Pkt:
     raw_ip: bytes = b""  # the IP packet as parsed (receive paths)
     absorbed_layer: int | None = None  # where a callout absorbed the packet
     absorbed_ths: int = 0  # the transportHeaderSize it was shown there
+    trimmed: int = 0  # bytes cut from the end of every NB (an ESP trailer, see ipsec.py)
+    security: Any = None  # inbound IPsec state (ipsec.FWPS_PACKET_LIST_INBOUND_IPSEC_...)
     outcome: str = ""
     layers: list[int] = field(default_factory=list)
 
@@ -454,6 +463,10 @@ class Paths:
 
     def restore(self, pkt: Pkt) -> None:
         """Puts the NBL back where the packet started (frees MDLs a retreat allocated)."""
+        if pkt.trimmed and pkt.nbl.alive:
+            for nb in pkt.nbl.net_buffers:
+                nb.DataLength += pkt.trimmed
+            pkt.trimmed = 0
         if pkt.shift and pkt.nbl.alive:
             for nb in pkt.nbl.net_buffers:
                 if pkt.shift > 0:
@@ -555,20 +568,32 @@ class Paths:
 
     def settle(self, pkt: Pkt) -> None:
         """End of a path. An absorbed NBL stays where the absorbing classify saw it (a callout
-        may hold a reference and clone it later, R4/R5); with ``stack.absorbed_offset_drift`` the
-        stack moves an absorbed inbound NBL back by transportHeaderSize at the transport, ALE
-        recv-accept and datagram layers, the drift TLInspect / WFPSampler guard against (B4,
-        S-08; [emu], unconfirmed when Windows does it). Any other NBL is put back where the
+        may hold a reference and clone it later, R4/R5); with ``stack.absorbed_offset_drift``
+        True the stack moves an absorbed inbound NBL back by transportHeaderSize at the
+        transport, ALE recv-accept and datagram layers, the drift TLInspect / WFPSampler guard
+        against (B4, S-08; [emu], unconfirmed when Windows does it); with ``"recv-accept"`` only
+        at ALE_AUTH_RECV_ACCEPT for non-TCP, non-ICMP, non-raw packets (WFPSampler's rule, S-32). Any other NBL is put back where the
         path started."""
         if pkt.absorbed_layer is None or pkt.nbl is None or not pkt.nbl.alive:
             self.restore(pkt)
             return
-        if (
-            self.stack.absorbed_offset_drift
-            and pkt.absorbed_ths
-            and layer_base(pkt.absorbed_layer) in DRIFT_LAYERS
-        ):
-            self.move(pkt, -pkt.absorbed_ths)
+        mode = self.stack.absorbed_offset_drift
+        if not mode or not pkt.absorbed_ths:
+            return
+        base = layer_base(pkt.absorbed_layer)
+        if mode == "recv-accept":
+            # WFPSampler's reading (samples.md §4.3): only at ALE_AUTH_RECV_ACCEPT, only for
+            # packets that are not TCP, not ICMP and not for a raw endpoint
+            proto = pkt.ip.protocol if pkt.ip is not None else 0
+            if (
+                base != "ALE_AUTH_RECV_ACCEPT"
+                or proto in (IP.IPPROTO_TCP, IP.IPPROTO_ICMP, IP.IPPROTO_ICMPV6)
+                or pkt.flags & FWP_CONDITION_FLAG_IS_RAW_ENDPOINT
+            ):
+                return
+        elif base not in DRIFT_LAYERS:
+            return
+        self.move(pkt, -pkt.absorbed_ths)
 
     # -- values common to a packet --
 
@@ -685,6 +710,51 @@ class Paths:
         )
         self.receive_ip(pkt)
 
+    def vswitch_ingress(
+        self, pkt: Pkt, l2_flags: int, vswitch_id: bytes, source_port_id: int, nic_index: int
+    ) -> None:
+        """INGRESS_VSWITCH_ETHERNET (see :meth:`wfpsim.Stack.vswitch_receive`, [emu])."""
+        stack = self.stack
+        nb = pkt.nbl.FirstNetBuffer
+        try:
+            eth = IP.parse_ethernet(_head(nb, 18))
+        except MalformedPacketError as e:
+            raise Dropped("dropped", S.STATUS_INVALID_PARAMETER, str(e)) from None
+
+        def dl_type(mac: bytes) -> int:
+            return 2 if mac == b"\xff" * 6 else (1 if mac[0] & 1 else 0)
+
+        def values() -> dict[str, FWP_VALUE0]:
+            return {
+                "MAC_SOURCE_ADDRESS": FWP_VALUE0.bytes6(eth.src),
+                "MAC_SOURCE_ADDRESS_TYPE": FWP_VALUE0.u8(dl_type(eth.src)),
+                "MAC_DESTINATION_ADDRESS": FWP_VALUE0.bytes6(eth.dst),
+                "MAC_DESTINATION_ADDRESS_TYPE": FWP_VALUE0.u8(dl_type(eth.dst)),
+                "ETHER_TYPE": FWP_VALUE0.u16(eth.ethertype),
+                "VLAN_ID": FWP_VALUE0.u16(eth.vlan_id),
+                "VSWITCH_ID": FWP_VALUE0.blob(vswitch_id),
+                "VSWITCH_SOURCE_INTERFACE_ID": FWP_VALUE0.u32(source_port_id),
+                "L2_FLAGS": FWP_VALUE0.u32(l2_flags),
+                "COMPARTMENT_ID": FWP_VALUE0.u32(0),
+            }
+
+        def meta() -> FWPS_INCOMING_METADATA_VALUES0:
+            m = FWPS_INCOMING_METADATA_VALUES0()
+            m.l2Flags = l2_flags
+            m.vSwitchSourcePortId = source_port_id
+            m.vSwitchSourceNicIndex = nic_index
+            m.currentL2MetadataValues = (
+                FWPS_L2_METADATA_FIELD_VSWITCH_SOURCE_PORT_ID
+                | FWPS_L2_METADATA_FIELD_VSWITCH_SOURCE_NIC_INDEX
+            )
+            return m
+
+        self.check(pkt, INGRESS_VSWITCH_ETHERNET, values, meta)
+        stack._record(
+            Delivered(None, nb.tobytes(), 0, 0, 0, "vswitch", stack.now, layers=tuple(pkt.layers))
+        )
+        pkt.outcome = "delivered"
+
     def mac_values(self, pkt: Pkt, eth: IP.EthernetInfo, direction: int) -> dict[str, FWP_VALUE0]:
         iface = pkt.interface
         assert iface is not None
@@ -757,6 +827,13 @@ class Paths:
                 self._forward(pkt)
             return
         if local:
+            owner = stack._interface_with(ip.dst, pkt.compartment_id)
+            if stack.forwarding and owner is not None and owner is not iface:
+                # weak-host receive [emu]: the packet is forwarded inside the host to the
+                # interface that owns the address, through IPFORWARD with IS_INBOUND_PASS_THRU
+                self._ipforward(
+                    pkt, iface, owner, pkt.flags | FWP_CONDITION_FLAG_IS_INBOUND_PASS_THRU
+                )
             self._local_in(pkt)
         else:
             self._forward(pkt)
@@ -826,6 +903,95 @@ class Paths:
     # -- transport --
 
     def _transport_in(self, pkt: Pkt) -> None:
+        try:
+            if pkt.ip is not None and pkt.ip.protocol in (IP.IPPROTO_ESP, IP.IPPROTO_AH):
+                if self._ipsec_in(pkt):
+                    return
+            self._transport_in_clear(pkt)
+        finally:
+            if pkt.security is not None:
+                ipsec.forget(pkt.nbl)
+
+    def _ipsec_in(self, pkt: Pkt) -> bool:
+        """IPsec verification of an inbound ESP packet (the model of :mod:`.ipsec`). Transport
+        mode: strips the trailer, leaves IP + ESP header in the NBL and returns False (the
+        packet goes on to INBOUND_TRANSPORT). Tunnel mode: indicates the outer packet at
+        INBOUND_TRANSPORT, then the inner one climbs from the bottom; returns True."""
+        stack = self.stack
+        ip = pkt.ip
+        assert ip is not None
+        if pkt.ipsec_bypass:
+            raise Dropped(
+                "failed",
+                S.STATUS_DATA_NOT_ACCEPTED,
+                "a packet receive-injected with FwpsInjectTransportReceiveAsync0 still carries "
+                "its ESP/AH header: rebuild it with FwpsConstructIpHeaderForTransportPacket0 "
+                "(headerIncludeHeaderLength = ipHeaderSize) before injecting (B11; [emu] status)",
+            )
+        sa = stack.ipsec_sas.get(ip.src)
+        if sa is None or ip.protocol != IP.IPPROTO_ESP:
+            raise Dropped("dropped", S.STATUS_SUCCESS, f"IPsec: no SA for {IP.addr_text(ip.src)}")
+        segment = pkt.raw_ip[ip.header_length :]
+        try:
+            _spi, _seq, next_header, inner = ipsec.esp_unwrap(segment)
+        except MalformedPacketError as e:
+            raise Dropped("dropped", S.STATUS_INVALID_PARAMETER, str(e)) from None
+        pkt.flags |= FWP_CONDITION_FLAG_IS_IPSEC_SECURED
+        esp = ipsec.ESP_HEADER_LENGTH
+        if next_header in (ipsec.IPPROTO_IPV4, ipsec.IPPROTO_IPV6):
+            self._ipsec_tunnel_in(pkt, inner)
+            return True
+        trailer = len(segment) - esp - len(inner)
+        pkt.ip = dataclasses.replace(ip, header_length=ip.header_length + esp, protocol=next_header)
+        pkt.raw_ip = pkt.raw_ip[: len(pkt.raw_ip) - trailer]
+        self.move(pkt, esp)
+        for nb in pkt.nbl.net_buffers:
+            nb.DataLength -= trailer
+        pkt.trimmed += trailer
+        pkt.security = ipsec.FWPS_PACKET_LIST_INBOUND_IPSEC_INFORMATION0(isSecure=1)
+        ipsec.mark(pkt.nbl, pkt.security)
+        return False
+
+    def _ipsec_tunnel_in(self, pkt: Pkt, inner_packet: bytes) -> None:
+        stack = self.stack
+        ip = pkt.ip
+        assert ip is not None
+        outer = ipsec.FWPS_PACKET_LIST_INBOUND_IPSEC_INFORMATION0(1, 1, 0)
+        pkt.security = outer
+        ipsec.mark(pkt.nbl, outer)
+        pkt.tp = IP.TransportInfo(IP.IPPROTO_ESP, 0)
+        self.move(pkt, ipsec.ESP_HEADER_LENGTH)  # the data: the inner IP header
+        layer = layer_id("INBOUND_TRANSPORT", pkt.af)
+        meta_ip = dataclasses.replace(ip, header_length=ip.header_length + ipsec.ESP_HEADER_LENGTH)
+        saved, pkt.ip = pkt.ip, meta_ip
+        try:
+            self.check(pkt, layer, lambda: self.ip_values(pkt), lambda: self.ip_meta(pkt, layer))
+        finally:
+            pkt.ip = saved
+        whole = stack._new_nbl(inner_packet)
+        whole.set_info(10, pkt.nbl.get_info(10))
+        inner = Pkt(
+            whole,
+            pkt.af,
+            INBOUND,
+            pkt.interface,
+            pkt.sub_interface_index,
+            pkt.compartment_id,
+            rec=pkt.rec,
+            flags=pkt.flags | FWP_CONDITION_FLAG_IS_IPSEC_SECURED,
+        )
+        inner.security = ipsec.FWPS_PACKET_LIST_INBOUND_IPSEC_INFORMATION0(1, 1, 1)
+        ipsec.mark(whole, inner.security)
+        try:
+            self.receive_ip(inner)
+            pkt.outcome = inner.outcome
+        finally:
+            ipsec.forget(whole)
+            pkt.layers.extend(inner.layers)
+            self.settle(inner)
+            stack._release(whole)
+
+    def _transport_in_clear(self, pkt: Pkt) -> None:
         stack = self.stack
         ip = pkt.ip
         assert ip is not None
@@ -841,7 +1007,7 @@ class Paths:
         except MalformedPacketError as e:
             raise Dropped("dropped", S.STATUS_INVALID_PARAMETER, str(e)) from None
         pkt.tp = tp
-        if stack._ipsec_required(ip.src) and not pkt.ipsec_bypass:
+        if stack._ipsec_required(ip.src) and not pkt.ipsec_bypass and pkt.security is None:
             raise Dropped(
                 "dropped",
                 S.STATUS_SUCCESS,
@@ -1134,10 +1300,25 @@ class Paths:
             raise Dropped("dropped", S.STATUS_NETWORK_UNREACHABLE, "no route")
         out_if, _ = route
         flags = pkt.flags | (FWP_CONDITION_FLAG_IS_FRAGMENT if ip.is_fragment else 0)
-        self._ipforward(pkt, arrival, out_if, flags)
         if ip.is_fragment and stack.forward_fragment_grouping:
-            self._forward_group(pkt, arrival, out_if)
+            # each fragment is indicated alone, then (once the group is complete) inside the
+            # group (layers.md §11); a fragment a callout took at its own indication is not
+            # forwarded by the stack, but still belongs to the group indication [emu]
+            entry = [pkt.raw_ip, False]
+            stack.forward_groups.setdefault(stack.reassembler.key_of(ip), []).append(entry)
+            stopped: Dropped | None = None
+            try:
+                self._ipforward(pkt, arrival, out_if, flags)
+                entry[1] = True
+            except Dropped as d:
+                stopped = d
+            complete = self._forward_group(pkt, arrival, out_if)
+            if stopped is not None:
+                raise stopped
+            if not complete:
+                raise Dropped("queued", S.STATUS_SUCCESS, "fragment held for its group")
             return
+        self._ipforward(pkt, arrival, out_if, flags)
         self.forward_emit(pkt, out_if, pkt.raw_ip)
 
     def _ipforward(
@@ -1174,24 +1355,23 @@ class Paths:
 
         self.check(pkt, layer, values, meta, data)
 
-    def _forward_group(self, pkt: Pkt, arrival: Interface | None, out_if: Interface) -> None:
-        """Fragment grouping on: hold fragments until the group is complete, then indicate the
-        group as an NBL chain with IS_FRAGMENT_GROUP (layers.md §11) and forward them all."""
+    def _forward_group(self, pkt: Pkt, arrival: Interface | None, out_if: Interface) -> bool:
+        """Fragment grouping on: once every fragment of the group arrived, indicate the group
+        as an NBL chain with IS_FRAGMENT_GROUP (layers.md §11) and forward the fragments that
+        passed their own indication. Returns False while the group is incomplete."""
         stack = self.stack
         ip = pkt.ip
         assert ip is not None
-        data = pkt.raw_ip
         key = stack.reassembler.key_of(ip)
-        group = stack.forward_groups.setdefault(key, [])
-        group.append(data)
+        group = stack.forward_groups.get(key, [])
         from wfpsim.stack.fragments import reassemble_group
 
         try:
-            reassemble_group(group)
+            reassemble_group([data for data, _ in group])
         except Exception:  # noqa: BLE001 - not complete yet
-            raise Dropped("queued", S.STATUS_SUCCESS, "fragment held for its group") from None
+            return False
         del stack.forward_groups[key]
-        chain = [stack._new_nbl(p) for p in group]
+        chain = [stack._new_nbl(data) for data, _ in group]
         for a, b in zip(chain, chain[1:], strict=False):
             a.Next = b
         try:
@@ -1204,17 +1384,21 @@ class Paths:
                 rec=pkt.rec,
                 ip=ip,
             )
-            self._ipforward(
-                group_pkt, arrival, out_if, pkt.flags | FWP_CONDITION_FLAG_IS_FRAGMENT_GROUP
-            )
-            pkt.layers.extend(group_pkt.layers)
-            for p in group:
-                self.forward_emit(pkt, out_if, p)
+            try:
+                self._ipforward(
+                    group_pkt, arrival, out_if, pkt.flags | FWP_CONDITION_FLAG_IS_FRAGMENT_GROUP
+                )
+            finally:
+                pkt.layers.extend(group_pkt.layers)
+            for data, permitted in group:
+                if permitted:
+                    self.forward_emit(pkt, out_if, data)
         finally:
             for a in chain:
                 a.Next = None
             for a in chain:
                 stack._release(a)
+        return True
 
     def forward_emit(self, pkt: Pkt, out_if: Interface, data: bytes) -> None:
         """Forwarding: TTL/hop limit minus one, fragment if needed, out the interface."""

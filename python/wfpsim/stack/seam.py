@@ -5,8 +5,9 @@ filter engine (``wfpsim.filtering``, built separately) what to do. This module i
 contract between the two; neither side imports the other's internals.
 
 Required: an object implementing :class:`FilterEngine` — ``classify`` and ``stream_classify``.
-Until a real engine is attached (``Stack(filter_engine=...)`` or ``stack.filter_engine = ...``)
-the stack uses :class:`PermitAllEngine`.
+A new ``Stack()`` creates its own :class:`wfpsim.filtering.FilterEngine` (the default stack uses
+``wfpsim.filtering.default_engine()``); ``Stack(filter_engine=...)`` or ``stack.filter_engine =
+...`` attaches another implementation, e.g. :class:`PermitAllEngine` (no callouts at all).
 
 Optional hooks the stack calls when the engine has them (looked up with ``getattr``):
 
@@ -22,6 +23,10 @@ Optional hooks the stack calls when the engine has them (looked up with ``getatt
 * ``needs_classify(layer_id: int) -> bool`` — False when the engine has no filter at the layer:
   the stack then skips building the incoming values and metadata (a performance hook; the
   result must be the same as classifying with no filter: permit).
+* (stack side, the engine may call them) ``stack.stream_deliver(flow_id, flags, data)`` — stream
+  bytes released outside ``stream_classify`` (FwpsStreamContinue0); ``stack.stream_verdict(verdict)``
+  — a verdict produced outside ``stream_classify`` (``verdict.deferred``: the direction is still
+  deferred); ``stack.abort_flow(flow_id)`` — FwpsFlowAbort0 / DROP_CONNECTION outside classify.
 * ``flow_deleted(flow_handle: int) -> None`` — a flow ended (TCP connection closed or dropped,
   endpoint of a datagram flow closed): the engine calls the flowDeleteFn of every callout that
   has a context on it (layers.md §8) and forgets the associations.

@@ -35,7 +35,9 @@ from wfpsim.constants import (
     AF_INET,
     AF_INET6,
     AF_UNSPEC,
+    FWP_CONDITION_FLAG_IS_REAUTHORIZE,
     FWP_DIRECTION_OUTBOUND,
+    FWPS_L2_INCOMING_FLAG_RECLASSIFY_MULTI_DESTINATION,
     FWPS_STREAM_FLAG_RECEIVE,
     FWPS_STREAM_FLAG_SEND,
     FWPS_STREAM_FLAG_SEND_DISCONNECT,
@@ -60,9 +62,19 @@ from wfpsim.stack.injection import (
     InjectionHandle,
     Injector,
 )
-from wfpsim.stack.paths import INBOUND, OUTBOUND, Dropped, PathResult, Paths, Pkt, layer_id
+from wfpsim.stack.paths import (
+    ABSORB,
+    INBOUND,
+    OUTBOUND,
+    PERMIT,
+    Dropped,
+    PathResult,
+    Paths,
+    Pkt,
+    layer_id,
+)
 from wfpsim.stack.records import Delivered, InjectionRecord, WireFrame, write_pcap
-from wfpsim.stack.seam import FilterEngine, PermitAllEngine
+from wfpsim.stack.seam import AleCompletionHandle, FilterEngine, PermitAllEngine
 from wfpsim.status import NTSTATUS
 
 S = NTSTATUS
@@ -106,8 +118,9 @@ class Stack:
         self.l2_ready = True
         self.forwarding = forwarding
         self.forward_fragment_grouping = False
-        #: B4 / S-08: move absorbed inbound NBLs back by transportHeaderSize (see Paths.settle).
-        self.absorbed_offset_drift = False
+        #: B4 / S-08: move absorbed inbound NBLs back by transportHeaderSize (see Paths.settle):
+        #: False, True (transport / recv-accept / datagram layers) or "recv-accept" (S-32).
+        self.absorbed_offset_drift: bool | str = False
         self.send_icmp_errors = send_icmp_errors
         #: Bound on re-indications of one packet lineage (injection loop detection).
         self.max_reinjections = max_reinjections
@@ -122,6 +135,7 @@ class Stack:
         self.datagram_flows: dict[tuple, DatagramFlow] = {}
         self.handles: list[InjectionHandle] = []
         self.ipsec_peers: set[bytes] = set()
+        self.ipsec_sas: dict[bytes, Any] = {}
         #: Every packet / stream chunk that left through a path, in order.
         self.delivered: list[Delivered] = []
         #: Every frame put on a wire (writable with :meth:`write_pcap`).
@@ -130,17 +144,23 @@ class Stack:
         self.injections: deque[InjectionRecord] = deque(maxlen=100_000)
         self.loop_errors: list[Exception] = []
         self.icmp_errors_sent: list[tuple[int, int, str]] = []
-        self.forward_groups: dict[tuple, list[bytes]] = {}
+        self.forward_groups: dict[tuple, list[list]] = {}  # key -> [[fragment, permitted]]
         #: Set to a list to record every classify (:class:`wfpsim.stack.paths.Visit`).
         self.trace: list | None = None
         self._engine: Any = None
-        self.filter_engine = filter_engine if filter_engine is not None else PermitAllEngine()
+        if filter_engine is None:
+            # the real filter engine (wfpsim.filtering): callouts are registered and filters
+            # added on ``stack.filter_engine``; with no filter at a layer it costs nothing
+            from wfpsim.filtering import FilterEngine as _RealEngine
+
+            filter_engine = _RealEngine(name=name or None)
+        self.filter_engine = filter_engine
         self._own: dict[int, NetBufferList] = {}
         self._releasing: set[int] = set()
         self._in_flight: dict[int, InjectionRecord] = {}
         self._parked: list[tuple[NetBufferList, Callable[[], None], bool]] = []
         self._classify_layers: list[int] = []
-        self._tokens: list[contextvars.Token] = []
+        self._tokens: list[tuple[contextvars.Token, Any]] = []
         self._ip_id = 0
         self._ports: dict[int, int] = {}
         self._reassembly_timer: Any = None
@@ -183,11 +203,22 @@ class Stack:
             engine.attach(self)
 
     def __enter__(self) -> Stack:
-        self._tokens.append(_current.set(self))
+        """Makes this stack current for the WDK face (FwpsInjectionHandleCreate0, ...) and its
+        filter engine current for the engine's WDK calls (FwpsCompleteOperation0,
+        FwpsFlowRemoveContext0, FwpsStreamContinue0, ...). :meth:`run` does this for the work
+        items it runs (a driver's worker queued with :meth:`queue_dpc`)."""
+        engine = self._engine
+        entered = hasattr(engine, "__enter__") and hasattr(engine, "__exit__")
+        if entered:
+            engine.__enter__()
+        self._tokens.append((_current.set(self), engine if entered else None))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _current.reset(self._tokens.pop())
+        token, engine = self._tokens.pop()
+        _current.reset(token)
+        if engine is not None:
+            engine.__exit__(*exc)
 
     @property
     def now(self) -> int:
@@ -200,15 +231,17 @@ class Stack:
         ran (0 when idle). If a work item (a completion) raised, the rest still runs and the
         first error is raised afterwards; injection loops raise :class:`wfpsim.InjectionLoopError`
         here (``loop_policy="raise"``)."""
-        self._poll()
-        if max_items is None:
-            return self.dispatcher.run(until)
-        return self.dispatcher.run(until, max_items=max_items)
+        with self:
+            self._poll()
+            if max_items is None:
+                return self.dispatcher.run(until)
+            return self.dispatcher.run(until, max_items=max_items)
 
     def step(self) -> int:
         """Runs at most one due work item; returns 1 or 0."""
-        self._poll()
-        return self.dispatcher.step()
+        with self:
+            self._poll()
+            return self.dispatcher.step()
 
     def queue_dpc(self, fn: Callable[[], Any], *, delay_ns: int = 0, label: str = "dpc") -> None:
         """Queues driver work (a DPC or worker item) on the dispatcher: what a callout uses for
@@ -280,6 +313,19 @@ class Stack:
         transport layer — except packets injected with FwpsInjectTransportReceiveAsync0, which
         bypass IPsec (seed 002)."""
         self.ipsec_peers.add(IP.addr_bytes(remote_address))
+
+    def add_ipsec_sa(
+        self, remote_address: str | bytes, *, tunnel: bool = False, spi: int = 0x100
+    ) -> None:
+        """An inbound IPsec security association with a peer (the ESP-NULL model of
+        :mod:`wfpsim.stack.ipsec`, [emu]): its ESP packets are verified and indicated as
+        IPsec-secured (transport mode, or de-tunnelled with ``tunnel``); its cleartext is
+        dropped as with :meth:`add_ipsec_policy`."""
+        from wfpsim.stack.ipsec import SecurityAssociation
+
+        raw = IP.addr_bytes(remote_address)
+        self.ipsec_sas[raw] = SecurityAssociation(raw, spi, tunnel)
+        self.ipsec_peers.add(raw)
 
     def _require_interface(self, index: int) -> Interface:
         iface = self.interfaces.get(index)
@@ -397,21 +443,71 @@ class Stack:
         except Dropped:
             flow.state = "refused"
             return flow
-        self._tcp_output(flow, IP.TCP_SYN)
+        if flow.state == "syn_sent":
+            self._tcp_output(flow, IP.TCP_SYN)
         return flow
 
     def _classify_tcp_connect(self, flow: TcpFlow, established: bool = True) -> None:
+        """ALE_AUTH_CONNECT for a TCP connect (no packet). A callout may pend it
+        (FwpsPendOperation0 + BLOCK/ABSORB): the flow is then ``"connect_pending"`` until
+        FwpsCompleteOperation0, whose re-authorisation classify decides it (layers.md §7.6):
+        permitted, an active open sends its SYN and an already established flow
+        (:meth:`open_tcp_flow`) gets its ALE_FLOW_ESTABLISHED; blocked, the flow is refused."""
         pkt = self._flow_pkt(flow)
         layer = layer_id("ALE_AUTH_CONNECT", flow.address_family)
-        self.paths.check(
+        wanted = flow.state
+
+        def completed(_nbl: Any) -> None:
+            self._tcp_connect_reauthorize(flow, established, wanted)
+
+        handle = AleCompletionHandle(self, layer, completed)
+        verdict = self.paths.visit(
             pkt,
             layer,
             lambda: self.paths.ip_values(pkt),
-            lambda: self.paths.ip_meta(pkt, layer, ipHeaderSize=None),
+            lambda: self.paths.ip_meta(pkt, layer, ipHeaderSize=None, completionHandle=handle),
             None,
         )
+        if verdict == ABSORB and handle.pended and not handle.completed:
+            flow.state = "connect_pending"
+            return
+        if handle.completed:  # completed inside the classify: the re-authorisation decided
+            return
+        if verdict != PERMIT:
+            self._refuse_flow(flow)
+            raise Dropped("blocked", S.STATUS_FWP_DROP_NOICMP, "blocked at ALE_AUTH_CONNECT")
         if established:
             self.paths._flow_established(pkt, flow, flow.direction, None)
+
+    def _tcp_connect_reauthorize(self, flow: TcpFlow, established: bool, wanted: str) -> None:
+        """FwpsCompleteOperation0 on a pended TCP ALE_AUTH_CONNECT: the re-authorisation
+        classify (IS_REAUTHORIZE, packetDirection OUTBOUND, no packet)."""
+        if flow.closed:
+            return
+        pkt = self._flow_pkt(flow)
+        layer = layer_id("ALE_AUTH_CONNECT", flow.address_family)
+        pkt.flags |= FWP_CONDITION_FLAG_IS_REAUTHORIZE
+        verdict = self.paths.visit(
+            pkt,
+            layer,
+            lambda: self.paths.ip_values(pkt),
+            lambda: self.paths.ip_meta(
+                pkt, layer, ipHeaderSize=None, packetDirection=FWP_DIRECTION_OUTBOUND
+            ),
+            None,
+        )
+        pkt.flags &= ~FWP_CONDITION_FLAG_IS_REAUTHORIZE
+        if verdict != PERMIT:
+            self._refuse_flow(flow)
+            return
+        flow.state = wanted
+        if established:
+            try:
+                self.paths._flow_established(pkt, flow, flow.direction, None)
+            except Dropped:
+                return
+        else:
+            self._tcp_output(flow, IP.TCP_SYN)
 
     def _flow_pkt(self, flow: TcpFlow, nbl: Any = None) -> Pkt:
         af = flow.address_family
@@ -498,6 +594,37 @@ class Stack:
         return self._run_path(
             pkt, self.paths.receive_frame if link == "ethernet" else self.paths.receive_ip
         )
+
+    def vswitch_receive(
+        self,
+        frame: bytes | bytearray | memoryview,
+        *,
+        destinations: int = 1,
+        vswitch_id: bytes = b"wfpsim-vswitch",
+        source_port_id: int = 1,
+        source_nic_index: int = 0,
+    ) -> list[PathResult]:
+        """[emu] An Ethernet frame entering a Hyper-V extensible switch port (no ports, VMs or
+        forwarding table are modelled): it is indicated at INGRESS_VSWITCH_ETHERNET once per
+        destination port, each copy its own NBL (data at the Ethernet header); the copies after
+        the first carry ``FWPS_L2_INCOMING_FLAG_RECLASSIFY_MULTI_DESTINATION`` in ``l2Flags``
+        and the L2_FLAGS value (a multi-destination frame, injection.md §5 / B25). A permitted
+        copy is recorded in ``stack.delivered`` with destination ``"vswitch"``."""
+        self._poll()
+        data = bytes(frame)
+        results = []
+        for copy in range(max(1, destinations)):
+            nbl = self._new_nbl(data, backfill=0)
+            pkt = Pkt(nbl, AF_UNSPEC, INBOUND, None, compartment_id=0)
+            l2_flags = FWPS_L2_INCOMING_FLAG_RECLASSIFY_MULTI_DESTINATION if copy else 0
+
+            def step(pkt: Pkt, l2_flags: int = l2_flags) -> None:
+                self.paths.vswitch_ingress(
+                    pkt, l2_flags, bytes(vswitch_id), source_port_id, source_nic_index
+                )
+
+            results.append(self._run_path(pkt, step))
+        return results
 
     def _run_path(self, pkt: Pkt, step: Callable[[Pkt], None]) -> PathResult:
         try:
@@ -595,6 +722,15 @@ class Stack:
         flow = self.flows[flow_id]
         direction = INBOUND if flags & FWPS_STREAM_FLAG_RECEIVE else OUTBOUND
         self.paths.stream_sink(flow, direction, None)(bytes(data), flags)
+
+    def stream_verdict(self, verdict: Any) -> None:
+        """For the filter engine: a stream verdict produced outside ``stream_classify`` (after
+        FwpsStreamContinue0, FwpsFlowAbort0): records whether the direction is still deferred
+        (the bytes themselves came through :meth:`stream_deliver`)."""
+        flow = self.flows.get(verdict.flow_handle)
+        if flow is not None:
+            direction = INBOUND if verdict.direction & FWPS_STREAM_FLAG_RECEIVE else OUTBOUND
+            flow.deferred[direction] = bool(verdict.deferred)
 
     def abort_flow(self, flow_id: int) -> None:
         """For the filter engine (DROP_CONNECTION outside classify, FwpsFlowAbort0)."""
@@ -1363,10 +1499,13 @@ _default: Stack | None = None
 
 
 def default_stack() -> Stack:
-    """The process-wide default stack (created on first use, with its implicit interface)."""
+    """The process-wide default stack (created on first use, with its implicit interface); its
+    filter engine is :func:`wfpsim.filtering.default_engine`."""
     global _default
     if _default is None:
-        _default = Stack(name="default")
+        from wfpsim.filtering import default_engine
+
+        _default = Stack(name="default", filter_engine=default_engine())
     return _default
 
 

@@ -28,6 +28,12 @@ from wfpsim.stack.injection import (
     FWPS_TRANSPORT_SEND_PARAMS1,
     InjectionHandle,
 )
+from wfpsim.stack.ipsec import (
+    FWPS_PACKET_LIST_INBOUND_IPSEC_INFORMATION0,
+    FWPS_PACKET_LIST_INFORMATION0,
+    FWPS_PACKET_LIST_IPSEC_INFORMATION0,
+    FwpsGetPacketListSecurityInformation0,
+)
 from wfpsim.stack.stack import Stack, current_stack
 from wfpsim.status import NTSTATUS, coerce
 from wfpsim.wdk._status import STATUS_SUCCESS, as_status
@@ -521,6 +527,7 @@ FwpsInjectMacSendAsync = FwpsInjectMacSendAsync0
 FwpsInjectvSwitchEthernetIngressAsync = FwpsInjectvSwitchEthernetIngressAsync0
 FwpsReassembleForwardFragmentGroup = FwpsReassembleForwardFragmentGroup0
 FwpsConstructIpHeaderForTransportPacket = FwpsConstructIpHeaderForTransportPacket0
+FwpsGetPacketListSecurityInformation = FwpsGetPacketListSecurityInformation0
 
 __all__ = [
     "FwpsInjectionHandleCreate0",
@@ -555,4 +562,9 @@ __all__ = [
     "FwpsInjectvSwitchEthernetIngressAsync",
     "FwpsReassembleForwardFragmentGroup",
     "FwpsConstructIpHeaderForTransportPacket",
+    "FwpsGetPacketListSecurityInformation0",
+    "FwpsGetPacketListSecurityInformation",
+    "FWPS_PACKET_LIST_INFORMATION0",
+    "FWPS_PACKET_LIST_IPSEC_INFORMATION0",
+    "FWPS_PACKET_LIST_INBOUND_IPSEC_INFORMATION0",
 ]

@@ -1,5 +1,6 @@
-//! Property tests: sums are independent of how the bytes are split, the AVX2 kernel equals the
-//! scalar one, incremental rewrites equal recomputation, and nothing panics on any input.
+//! Property tests: sums are independent of how the bytes are split, the SIMD kernels (AVX2,
+//! AVX-512) equal the scalar one at any length and alignment, incremental rewrites equal
+//! recomputation, and nothing panics on any input.
 
 mod common;
 
@@ -7,7 +8,7 @@ use common::*;
 use proptest::prelude::*;
 use wfpsim_core::checksum::kernel::{self, Kernel};
 use wfpsim_core::checksum::{
-    internet_checksum, ones_sum, ones_sum_segmented, ChecksumInfo, OnesSum,
+    fold, internet_checksum, ones_sum, ones_sum_segmented, ChecksumInfo, OnesSum,
 };
 use wfpsim_core::packet::{
     decrement_ttl, fix, parse, rewrite_address, rewrite_port, update_field16, update_field32,
@@ -19,6 +20,56 @@ fn cut_points(len: usize, raw: &[usize]) -> Vec<usize> {
     let mut c: Vec<usize> = raw.iter().map(|&x| x % (len + 1)).collect();
     c.sort_unstable();
     c
+}
+
+/// RFC 1071 by the letter: big-endian 16-bit words, an odd last byte padded on the right.
+fn naive_sum(data: &[u8]) -> u16 {
+    let acc: u64 = data
+        .chunks(2)
+        .map(|w| u64::from(w[0]) << 8 | u64::from(*w.get(1).unwrap_or(&0)))
+        .sum();
+    fold(acc)
+}
+
+/// `len` test bytes. Mode 0: random; 1: all 0xFF (largest words, the most carries); 2: 0xFF
+/// with about one byte in sixteen random.
+fn test_bytes(seed: u64, len: usize, mode: u8) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match mode {
+                0 => (x >> 24) as u8,
+                1 => 0xFF,
+                _ if x.is_multiple_of(16) => (x >> 24) as u8,
+                _ => 0xFF,
+            }
+        })
+        .collect()
+}
+
+/// A buffer holding `len` test bytes that start exactly `align` (0..64) bytes past a
+/// 64-byte boundary, and the index they start at.
+fn aligned_bytes(seed: u64, len: usize, mode: u8, align: usize) -> (Vec<u8>, usize) {
+    let bytes = test_bytes(seed, len, mode);
+    let mut buf = vec![0xA5u8; len + 128];
+    let start = buf.as_ptr().align_offset(64) + align;
+    buf[start..start + len].copy_from_slice(&bytes);
+    (buf, start)
+}
+
+/// The folded sum of a stream fed piece by piece to `kernel`, applying the odd-offset byte
+/// swap of `checksums.md §1.2` by hand.
+fn streamed_with(k: Kernel, pieces: &[&[u8]]) -> Option<u16> {
+    let (mut acc, mut odd) = (0u64, false);
+    for piece in pieces {
+        let s = kernel::ones_sum_with(k, piece)?;
+        acc += u64::from(if odd { s.swap_bytes() } else { s });
+        odd ^= piece.len() % 2 == 1;
+    }
+    Some(fold(acc))
 }
 
 proptest! {
@@ -49,16 +100,85 @@ proptest! {
     }
 
     #[test]
-    fn avx2_equals_scalar(
+    fn simd_kernels_equal_scalar(
         data in proptest::collection::vec(any::<u8>(), 0..9000),
         start in 0usize..64,
     ) {
         let d = &data[start.min(data.len())..];
         let scalar = kernel::ones_sum_with(Kernel::Scalar, d);
-        if kernel::available(Kernel::Avx2) {
-            prop_assert_eq!(kernel::ones_sum_with(Kernel::Avx2, d), scalar);
+        for k in kernel::ALL {
+            if kernel::available(k) {
+                prop_assert_eq!(kernel::ones_sum_with(k, d), scalar, "{:?}", k);
+            }
         }
         prop_assert_eq!(Some(ones_sum(d)), scalar);
+    }
+
+    /// AVX-512 == AVX2 == scalar == RFC 1071 for lengths up to 70000 (several SIMD blocks'
+    /// worth of loop, every tail length) at every start offset modulo 64.
+    #[test]
+    fn kernels_agree_at_any_length_and_alignment(
+        len in prop_oneof![0usize..320, 0usize..70_000],
+        align in 0usize..64,
+        seed in any::<u64>(),
+        mode in 0u8..3,
+    ) {
+        let (buf, start) = aligned_bytes(seed, len, mode, align);
+        let d = &buf[start..start + len];
+        let want = naive_sum(d);
+        for k in kernel::ALL {
+            if kernel::available(k) {
+                prop_assert_eq!(kernel::ones_sum_with(k, d), Some(want), "{:?}", k);
+            }
+        }
+        prop_assert_eq!(ones_sum(d), want);
+        prop_assert_eq!(internet_checksum(d, 0), !want);
+    }
+
+    /// Pieces that start at odd stream offsets (and odd addresses): every kernel, the
+    /// streaming `OnesSum` and the segmented sum agree with the contiguous RFC 1071 sum.
+    #[test]
+    fn kernels_agree_on_pieces_at_odd_offsets(
+        len in 0usize..70_000,
+        raw_cuts in proptest::collection::vec(any::<usize>(), 0..6),
+        align in 0usize..64,
+        seed in any::<u64>(),
+        mode in 0u8..3,
+        range in any::<(usize, usize)>(),
+    ) {
+        let (mut buf, start) = aligned_bytes(seed, len, mode, align);
+        let data = buf[start..start + len].to_vec();
+        // Most cuts forced odd, so most pieces after the first start at an odd offset.
+        let raw: Vec<usize> =
+            raw_cuts.iter().map(|&c| if c.is_multiple_of(4) { c } else { c | 1 }).collect();
+        let cuts: Vec<usize> = cut_points(len, &raw).into_iter().map(|c| c.min(len)).collect();
+        let mut pieces: Vec<&[u8]> = Vec::new();
+        let mut prev = 0;
+        for &c in cuts.iter().chain(std::iter::once(&len)) {
+            pieces.push(&data[prev..c]);
+            prev = c;
+        }
+        let want = naive_sum(&data);
+        for k in kernel::ALL {
+            if kernel::available(k) {
+                prop_assert_eq!(streamed_with(k, &pieces), Some(want), "{:?}", k);
+            }
+        }
+        let mut s = OnesSum::new();
+        for piece in &pieces {
+            s.add_bytes(piece);
+        }
+        prop_assert_eq!(s.sum(), want);
+        prop_assert_eq!(s.checksum(), !want);
+        // The same data as segmented pieces in place (odd addresses too), any sub-range.
+        let (x, y) = (range.0 % (len + 1), range.1 % (len + 1));
+        let (off, end) = (x.min(y), x.max(y));
+        let in_place = split(&mut buf[start..start + len], &cuts);
+        prop_assert_eq!(ones_sum_segmented(&in_place, 0, len).unwrap(), want);
+        prop_assert_eq!(
+            ones_sum_segmented(&in_place, off, end - off).unwrap(),
+            naive_sum(&data[off..end])
+        );
     }
 
     #[test]

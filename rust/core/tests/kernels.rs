@@ -25,21 +25,26 @@ fn pattern(n: usize) -> Vec<u8> {
 }
 
 #[test]
-fn avx2_and_scalar_agree_on_64k() {
+fn simd_and_scalar_agree_on_64k() {
     let data = pattern(64 * 1024 + 64);
+    for k in kernel::ALL {
+        if !kernel::available(k) {
+            eprintln!("note: no {k:?} on this CPU; that kernel did not run");
+        }
+    }
     for start in 0..8 {
         for len in [64 * 1024 - 1, 64 * 1024] {
             let d = &data[start..start + len];
             let scalar = kernel::ones_sum_with(Kernel::Scalar, d);
             assert!(scalar.is_some());
-            if kernel::available(Kernel::Avx2) {
-                assert_eq!(
-                    kernel::ones_sum_with(Kernel::Avx2, d),
-                    scalar,
-                    "start {start} len {len}"
-                );
-            } else {
-                eprintln!("note: no AVX2 on this CPU; only the scalar kernel ran");
+            for k in kernel::ALL {
+                if kernel::available(k) {
+                    assert_eq!(
+                        kernel::ones_sum_with(k, d),
+                        scalar,
+                        "{k:?} start {start} len {len}"
+                    );
+                }
             }
             assert_eq!(Some(ones_sum(d)), scalar);
         }
@@ -75,13 +80,12 @@ fn print_throughput() {
             );
         };
         run("ones_sum", &|d| ones_sum(d));
-        run("scalar", &|d| {
-            kernel::ones_sum_with(Kernel::Scalar, d).unwrap_or(0)
-        });
-        if kernel::available(Kernel::Avx2) {
-            run("avx2", &|d| {
-                kernel::ones_sum_with(Kernel::Avx2, d).unwrap_or(0)
-            });
+        for k in kernel::ALL {
+            if kernel::available(k) {
+                run(&format!("{k:?}"), &|d| {
+                    kernel::ones_sum_with(k, d).unwrap_or(0)
+                });
+            }
         }
         eprintln!("{line}");
     }

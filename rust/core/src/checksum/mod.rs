@@ -7,7 +7,7 @@
 //!
 //! * [`sum`]: whole-buffer and streaming sums, over slices and over [`crate::bytes::Segmented`]
 //!   data as it lies across pieces (odd splits handled by the byte-swap rule of §1.2).
-//! * [`kernel`]: the summing loops (wide scalar, AVX2) and their runtime selection.
+//! * [`kernel`]: the summing loops (wide scalar, AVX2, AVX-512) and their runtime selection.
 //! * [`incremental`]: RFC 1624 updates for rewritten fields (§3).
 //! * [`pseudo`]: TCP/UDP/ICMPv6 pseudo-header sums (§2.2, §2.3).
 //! * [`offload`]: the `NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO` value (§7.1).
@@ -16,6 +16,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod incremental;
 pub mod kernel;
 pub mod offload;

@@ -12,7 +12,7 @@ def main(path: str) -> None:
     data = json.load(open(path))
     groups: dict[str, list[dict]] = defaultdict(list)
     for b in data["benchmarks"]:
-        groups[b["group"] or "-"].append(b)
+        groups[b["group"] or b["fullname"].split("::")[0].split("/")[-1]].append(b)
     machine = data.get("machine_info", {})
     print(
         f"machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "

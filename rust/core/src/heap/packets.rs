@@ -64,29 +64,44 @@ impl Heap {
         self.per_nb(head, |h, nb, info| h.fix_nb(nb, info))
     }
 
-    /// The Internet checksum of every NB's data (as it lies across its MDLs), in order.
+    /// The Internet checksum of every NB's data (as it lies across its MDLs), in order. Walks
+    /// the links directly: one lookup per NBL, NB and MDL on the common one-MDL path.
     pub fn checksum_chain(&self, head: NblId, initial: u16) -> Result<Vec<u16>> {
         let mut out = Vec::new();
+        let limit = self.nbs.live();
         let mut cur = Some(head);
-        while let Some(nbl) = cur {
-            for nb in self.nbs_of(nbl)? {
-                if let Some(data) = self.nb_contiguous(nb)? {
-                    out.push(crate::checksum::internet_checksum(data, initial));
-                    continue;
+        while let Some(nbl_id) = cur {
+            let nbl = self.nbl(nbl_id)?;
+            let mut nb_cur = nbl.first_nb;
+            while let Some(nb_id) = nb_cur {
+                let nb = self.nb(nb_id)?;
+                let single = match nb.current_mdl {
+                    Some(m) => {
+                        let mdl = self.mdl(m)?;
+                        let off = nb.current_mdl_offset as usize;
+                        let len = nb.data_length as usize;
+                        (mdl.byte_count as usize >= off + len)
+                            .then(|| mdl.buffer.slice(mdl.start + off, len))
+                    }
+                    None => Some(Ok(&[][..])),
+                };
+                out.push(match single {
+                    Some(data) => crate::checksum::internet_checksum(data?, initial),
+                    None => {
+                        let p = self.nb_pieces(nb_id)?;
+                        let len = crate::bytes::Segmented::total_len(&p);
+                        crate::checksum::internet_checksum_segmented(&p, 0, len, initial)?
+                    }
+                });
+                if out.len() > limit {
+                    return Err(crate::Error::state(
+                        None,
+                        "NET_BUFFER_LIST chain has a cycle (Next loops)",
+                    ));
                 }
-                let p = self.nb_pieces(nb)?;
-                let len = crate::bytes::Segmented::total_len(&p);
-                out.push(crate::checksum::internet_checksum_segmented(
-                    &p, 0, len, initial,
-                )?);
+                nb_cur = nb.next;
             }
-            cur = self.nbl(nbl)?.next;
-            if out.len() > self.nbs.live() {
-                return Err(crate::Error::state(
-                    None,
-                    "NET_BUFFER_LIST chain has a cycle (NBL.Next loops)",
-                ));
-            }
+            cur = nbl.next;
         }
         Ok(out)
     }

@@ -493,7 +493,21 @@ impl Heap {
         &'h self,
         id: NbId,
         skip: u64,
+        take: u64,
+        f: &mut dyn FnMut(&'h Buffer, usize, usize),
+    ) -> Result<()> {
+        self.walk(id, skip, take, false, f)
+    }
+
+    /// Walks `take` bytes from `skip` past the NB's current data start, piece by piece. With
+    /// `to_chain_end`, the walk may run past DataLength up to the end of the MDL chain (copy
+    /// destinations) and stops quietly there; otherwise running out of MDLs breaks I1.
+    fn walk<'h>(
+        &'h self,
+        id: NbId,
+        skip: u64,
         mut take: u64,
+        to_chain_end: bool,
         f: &mut dyn FnMut(&'h Buffer, usize, usize),
     ) -> Result<()> {
         let nb = self.nb(id)?;
@@ -501,6 +515,9 @@ impl Heap {
         let mut skip = nb.current_mdl_offset as u64 + skip;
         while take > 0 {
             let Some(m) = cur else {
+                if to_chain_end {
+                    return Ok(());
+                }
                 return Err(Error::state(
                     None,
                     "NET_BUFFER data runs past the end of its MDL chain (I1)",
@@ -662,10 +679,11 @@ impl Heap {
         self.copy_out(src, src_offset as u64, &mut tmp)?;
         let mut done = 0usize;
         let mut err = None;
-        self.walk_data_capacity(
+        self.walk(
             dst,
             dst_offset as u64,
             n as u64,
+            true,
             &mut |buf, start, len| match buf.slice_mut(start, len) {
                 Ok(s) => {
                     s.copy_from_slice(&tmp[done..done + len]);
@@ -678,34 +696,5 @@ impl Heap {
             return Err(e);
         }
         Ok(done as u32)
-    }
-
-    /// Like `walk_data` but bounded by the MDL chain, not DataLength (copy destinations).
-    fn walk_data_capacity(
-        &self,
-        id: NbId,
-        skip: u64,
-        take: u64,
-        f: &mut dyn FnMut(&Buffer, usize, usize),
-    ) -> Result<()> {
-        let nb = self.nb(id)?;
-        let mut cur = nb.current_mdl;
-        let mut skip = nb.current_mdl_offset as u64 + skip;
-        let mut take = take;
-        while take > 0 {
-            let Some(m) = cur else { break };
-            let mdl = self.mdl(m)?;
-            let len = mdl.byte_count as u64;
-            if skip < len {
-                let n = (len - skip).min(take);
-                f(&mdl.buffer, mdl.start + skip as usize, n as usize);
-                take -= n;
-                skip = 0;
-            } else {
-                skip -= len;
-            }
-            cur = mdl.next;
-        }
-        Ok(())
     }
 }

@@ -20,5 +20,6 @@ if ! cmp -s requirements-dev.txt "$stamp" 2>/dev/null; then
 fi
 
 # Build the Rust extension (release: the benches and the replay measure it) into the venv.
-PIP_QUIET=2 maturin develop --release --quiet 2>&1 | grep -vE "^(📦|✏️|🛠|🍹|🐍|🔗|📡) " || true
+# pipefail (set above) makes a failed build fail this script; grep only trims the chatter.
+PIP_QUIET=2 maturin develop --release --quiet 2>&1 | { grep -vE "^(📦|✏️|🛠|🍹|🐍|🔗|📡) " || true; }
 python -c "import wfpsim._core" || { echo "error: the wfpsim extension did not build" >&2; exit 1; }

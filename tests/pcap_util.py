@@ -1,4 +1,4 @@
-"""A tiny test-local pcap reader (classic libpcap format, either byte order, us/ns stamps)."""
+"""Capture helpers for the stack tests (reading goes through wfpsim.CaptureReader)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,18 @@ LINKTYPE_IPV6 = 229
 
 
 def read_pcap(path: Path) -> tuple[int, list[tuple[int, bytes]]]:
-    """(linktype, [(timestamp_ns, packet bytes)])"""
-    data = Path(path).read_bytes()
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        endian = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        endian = ">"
-    else:
-        raise ValueError(f"{path}: not a classic pcap file")
-    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    linktype = struct.unpack_from(endian + "I", data, 20)[0] & 0xFFFF
+    """(linktype, [(timestamp_ns, packet bytes)]) of a capture, through wfpsim's reader."""
+    import wfpsim
+
+    linktype = None
     out = []
-    off = 24
-    while off + 16 <= len(data):
-        sec, frac, caplen, _ = struct.unpack_from(endian + "IIII", data, off)
-        off += 16
-        out.append((sec * 1_000_000_000 + frac * (1 if nano else 1000), data[off : off + caplen]))
-        off += caplen
-    return linktype, out
+    for chain in wfpsim.CaptureReader(str(path)):
+        with chain:
+            for nbl in chain:
+                if linktype is None:
+                    linktype = nbl.link_type & 0xFFFF
+                out.append((nbl.timestamp_ns, nbl.tobytes()))
+    return linktype or 0, out
 
 
 def ip_packets(path: Path) -> list[bytes]:

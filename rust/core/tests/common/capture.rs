@@ -1,8 +1,8 @@
-//! Test-only readers for the capture corpus: pcap / pcapng records and the link layers the
-//! corpus uses, down to the IP header. Deliberately small; the real capture module is
-//! elsewhere.
+//! Test helpers for the capture corpus: records through the real capture reader, and the link
+//! layers and tunnels the corpus uses, decoded down to the (inner) IP header.
 #![allow(dead_code)]
 
+use wfpsim_core::capture::CaptureReader;
 use wfpsim_core::wire::ethernet::ethertype;
 use wfpsim_core::wire::EthernetFrame;
 
@@ -30,90 +30,21 @@ fn u32_of(b: &[u8], at: usize, le: bool) -> Option<u32> {
     })
 }
 
-/// All records of a pcap or pcapng file (a damaged tail ends the list).
+/// All records of a pcap or pcapng file, through the real capture reader (a damaged tail ends
+/// the list, as the corpus expects).
 pub fn read_capture(file: &[u8]) -> Result<Vec<Record>, String> {
-    match file.get(..4) {
-        Some([0xd4, 0xc3, 0xb2, 0xa1]) | Some([0x4d, 0x3c, 0xb2, 0xa1]) => {
-            Ok(read_pcap(file, true))
-        }
-        Some([0xa1, 0xb2, 0xc3, 0xd4]) | Some([0xa1, 0xb2, 0x3c, 0x4d]) => {
-            Ok(read_pcap(file, false))
-        }
-        Some([0x0a, 0x0d, 0x0d, 0x0a]) => Ok(read_pcapng(file)),
-        _ => Err("not a pcap or pcapng file".into()),
-    }
-}
-
-fn read_pcap(f: &[u8], le: bool) -> Vec<Record> {
-    let linktype = u32_of(f, 20, le).unwrap_or(0) & 0xFFFF;
+    let mut reader = CaptureReader::from_reader(file).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    let mut at = 24;
-    while let (Some(incl), Some(orig)) = (u32_of(f, at + 8, le), u32_of(f, at + 12, le)) {
-        let start = at + 16;
-        let end = (start + incl as usize).min(f.len());
-        out.push(Record {
-            linktype,
-            data: f[start..end].to_vec(),
-            orig_len: orig,
-        });
-        at = start + incl as usize;
-    }
-    out
-}
-
-fn read_pcapng(f: &[u8]) -> Vec<Record> {
-    let mut out = Vec::new();
-    let mut links: Vec<u32> = Vec::new();
-    let mut le = true;
-    let mut at = 0;
-    while at + 12 <= f.len() {
-        if f[at..at + 4] == [0x0a, 0x0d, 0x0d, 0x0a] {
-            le = f.get(at + 8..at + 12) == Some(&[0x4d, 0x3c, 0x2b, 0x1a][..]);
-            links.clear();
+    while let Ok(Some(batch)) = reader.next_batch(4096, 4 << 20) {
+        for (desc, data) in batch.iter() {
+            out.push(Record {
+                linktype: desc.link_type.0 & 0xFFFF,
+                data: data.to_vec(),
+                orig_len: desc.orig_len,
+            });
         }
-        let (Some(kind), Some(len)) = (u32_of(f, at, le), u32_of(f, at + 4, le)) else {
-            break;
-        };
-        let len = len as usize;
-        if len < 12 || at + len > f.len() {
-            break;
-        }
-        let b = &f[at..at + len];
-        let packet = |iface: usize, cap: usize, orig: u32, data_at: usize| -> Option<Record> {
-            let data = b.get(data_at..(data_at + cap).min(len - 4))?.to_vec();
-            Some(Record {
-                linktype: *links.get(iface)?,
-                data,
-                orig_len: orig,
-            })
-        };
-        let rec = match kind {
-            1 => {
-                links.push(u32::from(u16_of(b, 8, le).unwrap_or(0)));
-                None
-            }
-            6 => packet(
-                u32_of(b, 8, le).unwrap_or(u32::MAX) as usize,
-                u32_of(b, 20, le).unwrap_or(0) as usize,
-                u32_of(b, 24, le).unwrap_or(0),
-                28,
-            ),
-            2 => packet(
-                usize::from(u16_of(b, 8, le).unwrap_or(u16::MAX)),
-                u32_of(b, 20, le).unwrap_or(0) as usize,
-                u32_of(b, 24, le).unwrap_or(0),
-                28,
-            ),
-            3 => {
-                let orig = u32_of(b, 8, le).unwrap_or(0);
-                packet(0, (orig as usize).min(len - 16), orig, 12)
-            }
-            _ => None,
-        };
-        out.extend(rec);
-        at += len;
     }
-    out
+    Ok(out)
 }
 
 /// Where the IP header starts and which version the link layer announces (0: read the nibble).
